@@ -1,0 +1,3 @@
+DROP TABLE server_secret;
+DROP TABLE denylisted_tokens;
+DROP TABLE users;

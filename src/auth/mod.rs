@@ -1,0 +1,12 @@
+//! Authentication that is not HTTP: accounts, passwords, tokens, and turning
+//! a token into a user.
+
+pub mod accounts;
+pub mod cookie;
+pub mod extract;
+pub mod password;
+pub mod token;
+
+pub use accounts::{Authenticated, authenticate, log_in, log_out, register};
+pub use extract::{ApiUser, MaybePageUser, PageUser};
+pub use token::{Claims, TokenKeys};

@@ -1,0 +1,255 @@
+//! Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `jti`, `iss`.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+
+pub const ISSUER: &str = "gatehouse";
+/// Clock skew tolerated on `exp` and `nbf`; a denylisted token is kept on the
+/// list this much longer than its `exp`.
+pub const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id as a decimal string.
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<i32> {
+        // Only the canonical decimal form: "007" or "+7" are not ids we issued.
+        let id: i32 = self.sub.parse().ok()?;
+        (id.to_string() == self.sub).then_some(id)
+    }
+}
+
+/// The signing and verification keys, made once from the secret.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Issues a token for `user_id`, valid from `now` (Unix seconds).
+    pub fn issue(
+        &self,
+        user_id: i32,
+        now: i64,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now,
+            exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            jti: uuid::Uuid::new_v4().to_string(),
+            iss: ISSUER.to_owned(),
+            nbf: None,
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm, `exp`, `nbf` and `iss`, and that every
+    /// claim has its type. The denylist is the caller's next step.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        (claims.user_id().is_some() && !claims.jti.is_empty()).then_some(claims)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(SECRET, Duration::from_secs(900))
+    }
+
+    fn sign(claims: serde_json::Value, alg: Algorithm, secret: &[u8]) -> String {
+        encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .expect("encode")
+    }
+
+    fn valid_claims() -> serde_json::Value {
+        let now = unix_now();
+        json!({"sub": "7", "exp": now + 60, "iat": now, "jti": "abc", "iss": "gatehouse"})
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let keys = keys();
+        let now = unix_now();
+        let (token, claims) = keys.issue(42, now).expect("issue");
+        assert_eq!(keys.verify(&token), Some(claims.clone()));
+        assert_eq!(claims.sub, "42");
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.iss, "gatehouse");
+        assert_eq!(
+            uuid::Uuid::parse_str(&claims.jti).map(|u| u.get_version_num()),
+            Ok(4)
+        );
+    }
+
+    #[test]
+    fn each_token_gets_its_own_jti() {
+        let keys = keys();
+        let (_, a) = keys.issue(1, unix_now()).expect("issue");
+        let (_, b) = keys.issue(1, unix_now()).expect("issue");
+        assert_ne!(a.jti, b.jti);
+    }
+
+    #[test]
+    fn a_hand_made_valid_token_verifies() {
+        assert!(
+            keys()
+                .verify(&sign(valid_claims(), Algorithm::HS256, SECRET))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn other_algorithms_and_keys_are_refused() {
+        let keys = keys();
+        assert!(
+            keys.verify(&sign(valid_claims(), Algorithm::HS384, SECRET))
+                .is_none()
+        );
+        assert!(
+            keys.verify(&sign(valid_claims(), Algorithm::HS512, SECRET))
+                .is_none()
+        );
+        assert!(
+            keys.verify(&sign(
+                valid_claims(),
+                Algorithm::HS256,
+                b"another key of thirty-two bytes!"
+            ))
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn an_unsigned_token_is_refused() {
+        let good = sign(valid_claims(), Algorithm::HS256, SECRET);
+        let payload = good.split('.').nth(1).expect("payload");
+        for header in [
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0",
+            "eyJhbGciOiJOb05lIiwidHlwIjoiSldUIn0",
+        ] {
+            assert!(keys().verify(&format!("{header}.{payload}.")).is_none());
+        }
+        let (head, _) = good.rsplit_once('.').expect("signature");
+        assert!(keys().verify(&format!("{head}.")).is_none());
+    }
+
+    #[test]
+    fn expiry_allows_only_the_leeway() {
+        let keys = keys();
+        let now = unix_now();
+        let mut claims = valid_claims();
+        claims["exp"] = json!(now - 3);
+        assert!(
+            keys.verify(&sign(claims.clone(), Algorithm::HS256, SECRET))
+                .is_some()
+        );
+        claims["exp"] = json!(now - 30);
+        assert!(
+            keys.verify(&sign(claims, Algorithm::HS256, SECRET))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let mut claims = valid_claims();
+        claims["nbf"] = json!(unix_now() + 60);
+        assert!(
+            keys()
+                .verify(&sign(claims, Algorithm::HS256, SECRET))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn every_claim_is_required_with_its_type() {
+        for name in ["sub", "exp", "iat", "jti", "iss"] {
+            let mut claims = valid_claims();
+            claims.as_object_mut().expect("object").remove(name);
+            assert!(
+                keys()
+                    .verify(&sign(claims, Algorithm::HS256, SECRET))
+                    .is_none(),
+                "without {name}"
+            );
+        }
+        for (name, value) in [
+            ("sub", json!(7)),
+            ("sub", json!("07")),
+            ("sub", json!("seven")),
+            ("exp", json!("soon")),
+            ("iat", json!("now")),
+            ("jti", json!(1)),
+            ("jti", json!("")),
+            ("iss", json!("someone-else")),
+            ("nbf", json!("later")),
+        ] {
+            let mut claims = valid_claims();
+            claims[name] = value.clone();
+            assert!(
+                keys()
+                    .verify(&sign(claims, Algorithm::HS256, SECRET))
+                    .is_none(),
+                "{name} = {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for token in ["", ".", "..", "a.b.c", "not a token", &"A".repeat(8192)] {
+            assert!(keys().verify(token).is_none(), "{token:?}");
+        }
+    }
+}

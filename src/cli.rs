@@ -1,0 +1,25 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Register, log in, see protected pages and log out."
+)]
+#[command(after_help = "Configuration comes from the environment and a .env file; see the README.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Serve the app (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Delete denylist rows of tokens that have expired, then exit.
+    PurgeDenylist,
+}

@@ -1,0 +1,44 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use gatehouse::cli::{Cli, Command};
+use gatehouse::config::Settings;
+use gatehouse::startup::{self, Application};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("gatehouse: cannot read .env: {error}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("gatehouse: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    gatehouse::telemetry::init();
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(async {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
+            Ok(())
+        }),
+        Command::Migrate => startup::migrate(&settings),
+        Command::PurgeDenylist => startup::purge_denylist(&settings).map(|count| {
+            tracing::info!(count, "purged expired denylist rows");
+        }),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gatehouse: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

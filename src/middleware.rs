@@ -1,0 +1,126 @@
+//! Middleware of the whole app: the body limit, and error pages that look
+//! like the app (HTML) or like the API (JSON).
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use askama::Template;
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::routes::page::Layout;
+
+/// The largest request body accepted, for forms and JSON alike.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Refuses a declared body over the limit before anything reads it; bodies
+/// without a length are cut by the extractors at the same limit.
+pub async fn limit_body_size(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return Ok(req
+            .error_response(AppError::PayloadTooLarge)
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: &'static str,
+    message: String,
+}
+
+/// Gives every error the app's face: an HTML page outside `/api`, JSON
+/// `{"detail": …}` inside it. Pages that render their own error (a form
+/// shown again with 422) and answers with a body of their own pass as they
+/// are.
+pub async fn error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, Error> {
+    let api = req.path() == "/api" || req.path().starts_with("/api/");
+    let res = next.call(req).await?;
+    let status = res.status();
+    let error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>());
+    let empty = matches!(
+        res.response().body().size(),
+        actix_web::body::BodySize::Sized(0) | actix_web::body::BodySize::None
+    );
+    if !(status.is_client_error() || status.is_server_error()) || (error.is_none() && !empty) {
+        return Ok(res.map_into_left_body());
+    }
+    if api && error.is_some() {
+        // AppError already answers in JSON.
+        return Ok(res.map_into_left_body());
+    }
+    let message = error.map_or_else(|| default_message(status).to_owned(), ToString::to_string);
+    let (request, old) = res.into_parts();
+    let mut fresh = if api {
+        HttpResponse::build(status).json(json!({ "detail": message }))
+    } else {
+        let page = ErrorPage {
+            layout: Layout::bare(heading(status)),
+            heading: heading(status),
+            message,
+        };
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(
+                page.render()
+                    .unwrap_or_else(|_| "Something went wrong".to_owned()),
+            )
+    };
+    // Keep what the answer said besides its body: Retry-After,
+    // WWW-Authenticate, Allow, cookies.
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fresh.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    fresh
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(ServiceResponse::new(request, fresh).map_into_right_body())
+}
+
+fn heading(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Bad request",
+        401 => "Not logged in",
+        403 => "Forbidden",
+        404 => "Page not found",
+        405 => "Method not allowed",
+        413 => "Request too large",
+        415 => "Unsupported content type",
+        422 => "Invalid input",
+        429 => "Too many requests",
+        503 => "Service unavailable",
+        _ if status.is_server_error() => "Something went wrong",
+        _ => "Request refused",
+    }
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "There is nothing at this address.",
+        405 => "This address does not take that kind of request.",
+        _ if status.is_server_error() => "Something went wrong. Please try again.",
+        _ => "The request could not be handled.",
+    }
+}

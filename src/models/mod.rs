@@ -1,0 +1,8 @@
+//! Rows and their queries. Functions take a connection and return
+//! `QueryResult`; the caller decides what an error means to a user.
+
+pub mod denylist;
+pub mod secret;
+pub mod user;
+
+pub use user::{NewUser, User};

@@ -1,0 +1,91 @@
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+
+use crate::db::AnyConnection;
+use crate::schema::users;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub email: String,
+    pub hashed_password: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub email: &'a str,
+    pub hashed_password: &'a str,
+    pub created_at: time::PrimitiveDateTime,
+}
+
+/// Which unique value is already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Email,
+    Username,
+}
+
+pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The email wins when both are taken.
+pub fn find_taken(
+    conn: &mut AnyConnection,
+    email: &str,
+    username_key: &str,
+) -> QueryResult<Option<Taken>> {
+    let email_taken: bool = diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq(email)),
+    ))
+    .get_result(conn)?;
+    if email_taken {
+        return Ok(Some(Taken::Email));
+    }
+    let name_taken: bool = diesel::select(diesel::dsl::exists(
+        users::table.filter(users::username_key.eq(username_key)),
+    ))
+    .get_result(conn)?;
+    Ok(name_taken.then_some(Taken::Username))
+}
+
+/// Inserts a user. A unique index that refuses the row (a registration that
+/// raced another) comes back as `Err(Ok(Taken))`.
+pub fn insert_user(
+    conn: &mut AnyConnection,
+    new: &NewUser<'_>,
+) -> Result<i32, Result<Taken, Error>> {
+    match diesel::insert_into(users::table)
+        .values(new)
+        .returning(users::id)
+        .get_result(conn)
+    {
+        Ok(id) => Ok(id),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            match find_taken(conn, new.email, new.username_key) {
+                Ok(Some(taken)) => Err(Ok(taken)),
+                // The winner's row is not visible yet: the email is the likely clash.
+                Ok(None) => Err(Ok(Taken::Email)),
+                Err(e) => Err(Err(e)),
+            }
+        }
+        Err(e) => Err(Err(e)),
+    }
+}

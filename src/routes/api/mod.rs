@@ -1,0 +1,82 @@
+//! The JSON API: bearer tokens, no cookies, no CSRF.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::{self, ApiUser};
+use crate::domain::Registration;
+use crate::error::AppError;
+use crate::models::User;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct UserBody<'a> {
+    id: i32,
+    username: &'a str,
+    email: &'a str,
+}
+
+impl<'a> From<&'a User> for UserBody<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: user.id,
+            username: &user.username,
+            email: &user.email,
+        }
+    }
+}
+
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, AppError> {
+    let registration = Registration::parse(&body.username, &body.email, &body.password, None)
+        .map_err(AppError::Invalid)?;
+    let issued = auth::register(&state, registration).await?;
+    Ok(HttpResponse::Created().json(UserBody::from(&issued.user)))
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, AppError> {
+    let issued = auth::log_in(&state, &body.email, &body.password).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "access_token": issued.token,
+            "token_type": "bearer",
+            "expires_in": state.tokens.ttl().as_secs(),
+        })))
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    ApiUser(auth): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    auth::log_out(&state, auth.claims).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn me(ApiUser(auth): ApiUser) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(UserBody::from(&auth.user))
+}

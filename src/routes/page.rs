@@ -1,0 +1,62 @@
+//! What every page shares: the layout context and rendering.
+
+use actix_session::Session;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use askama::Template;
+
+use crate::auth::Authenticated;
+use crate::error::AppError;
+use crate::session;
+
+/// The base template's context.
+pub struct Layout {
+    pub title: &'static str,
+    /// The logged-in user's name, for the header.
+    pub username: Option<String>,
+    pub csrf: String,
+    pub flash: Option<String>,
+}
+
+impl Layout {
+    /// Takes the pending flash message out of the session and makes sure it
+    /// holds a CSRF token for the page's forms.
+    pub fn new(title: &'static str, session: &Session, user: Option<&Authenticated>) -> Self {
+        Self {
+            title,
+            username: user.map(|u| u.user.username.clone()),
+            csrf: session::csrf_token(session),
+            flash: session::take_flash(session),
+        }
+    }
+
+    /// For pages rendered without a session (error pages).
+    pub fn bare(title: &'static str) -> Self {
+        Self {
+            title,
+            username: None,
+            csrf: String::new(),
+            flash: None,
+        }
+    }
+}
+
+/// Renders a page with a status. Pages hold a CSRF token or personal data,
+/// so no cache keeps them.
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .body(body))
+}
+
+/// The answer to a successful form post: 303 to the next page.
+pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location.to_owned()))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    response
+}

@@ -1,0 +1,101 @@
+//! The session cookie: flash messages and the CSRF token, nothing that
+//! grants access (a cookie-stored session cannot be revoked).
+
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionMiddleware};
+use actix_web::cookie::{Key, SameSite};
+use rand::distr::{Alphanumeric, SampleString};
+use subtle::ConstantTimeEq;
+
+use crate::error::AppError;
+
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+const CSRF_KEY: &str = "csrf";
+const FLASH_KEY: &str = "flash";
+
+pub fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(SESSION_COOKIE.to_owned())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .build()
+}
+
+/// The session's CSRF token, made when the session has none yet.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
+        return token;
+    }
+    let token = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    // Inserting a String cannot fail to serialize.
+    let _ = session.insert(CSRF_KEY, &token);
+    token
+}
+
+/// Refuses a form whose token is missing or not the session's.
+pub fn verify_csrf(session: &Session, submitted: Option<&str>) -> Result<(), AppError> {
+    let expected = session.get::<String>(CSRF_KEY).ok().flatten();
+    match (expected, submitted) {
+        (Some(expected), Some(submitted))
+            if bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) =>
+        {
+            Ok(())
+        }
+        _ => Err(AppError::Csrf),
+    }
+}
+
+/// Drops everything the session held (a planted session does not survive a
+/// login or logout) and starts over with a fresh CSRF token.
+pub fn restart(session: &Session) {
+    session.clear();
+    session.renew();
+    csrf_token(session);
+}
+
+pub fn set_flash(session: &Session, message: impl Into<String>) {
+    let _ = session.insert(FLASH_KEY, message.into());
+}
+
+pub fn take_flash(session: &Session) -> Option<String> {
+    session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_session::SessionExt;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_token_is_made_once_and_verified() {
+        let req = TestRequest::default().to_srv_request();
+        let session = req.get_session();
+        let token = csrf_token(&session);
+        assert_eq!(token.len(), 32);
+        assert_eq!(csrf_token(&session), token);
+        assert!(verify_csrf(&session, Some(&token)).is_ok());
+        assert!(verify_csrf(&session, Some("wrong")).is_err());
+        assert!(verify_csrf(&session, None).is_err());
+    }
+
+    #[test]
+    fn a_restart_replaces_the_token_and_drops_the_flash() {
+        let req = TestRequest::default().to_srv_request();
+        let session = req.get_session();
+        let old = csrf_token(&session);
+        set_flash(&session, "hello");
+        restart(&session);
+        assert!(verify_csrf(&session, Some(&old)).is_err());
+        assert_eq!(take_flash(&session), None);
+    }
+
+    #[test]
+    fn a_session_without_a_token_refuses_every_form() {
+        let req = TestRequest::default().to_srv_request();
+        assert!(verify_csrf(&req.get_session(), Some("")).is_err());
+    }
+}
