@@ -118,7 +118,7 @@ mod tests {
     fn addresses_over_254_characters_are_refused() {
         let long = format!(
             "{}@{}.{}.{}.{}",
-            "a".repeat(60),
+            "a".repeat(59),
             "b".repeat(63),
             "c".repeat(63),
             "d".repeat(63),

@@ -1,0 +1,160 @@
+//! Configuration and the command line.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    Backend, DEFAULT_TTL_SECS, TestApp, TestDatabase, TestUser, assert_auth_cookie_attributes,
+    auth_set_cookie, run_gatehouse,
+};
+
+backend_tests!(
+    a_short_secret_is_refused_at_start,
+    a_secret_of_32_bytes_is_accepted,
+    a_bcrypt_cost_outside_4_to_31_is_refused_at_start,
+    an_unreadable_token_lifetime_is_refused_at_start,
+    an_unreadable_bind_address_is_refused_at_start,
+    an_unreadable_cookie_secure_flag_is_refused_at_start,
+    migrate_prepares_a_fresh_database,
+    purge_denylist_succeeds_on_a_migrated_database,
+    running_without_a_subcommand_serves_the_app,
+    cookies_are_marked_secure_when_configured,
+    cookies_are_marked_secure_by_default,
+);
+
+/// Asserts that `serve` with `var=value` exits with status 2 and one line
+/// on stderr naming the variable.
+fn assert_refused(backend: &Backend, var: &str, value: &str) {
+    let database = TestDatabase::create(backend);
+    let started = Instant::now();
+
+    let finished = run_gatehouse(&database, &["serve"], &[(var, value)]);
+
+    assert_eq!(
+        finished.status.code(),
+        Some(2),
+        "{var}={value}: {finished:#?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{var}={value} took {:?} to be refused",
+        started.elapsed()
+    );
+    let naming: Vec<&str> = finished
+        .stderr
+        .lines()
+        .filter(|line| line.contains(var))
+        .collect();
+    assert_eq!(naming.len(), 1, "{var}={value}: {finished:#?}");
+    assert!(!finished.stdout.contains("listening on"), "{finished:#?}");
+}
+
+async fn a_short_secret_is_refused_at_start(backend: Backend) {
+    assert_refused(&backend, "GATEHOUSE_SECRET", "short");
+    assert_refused(&backend, "GATEHOUSE_SECRET", &"x".repeat(31));
+}
+
+async fn a_secret_of_32_bytes_is_accepted(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .env("GATEHOUSE_SECRET", &"k".repeat(32))
+        .spawn()
+        .await;
+
+    let (_, _, token) = app.user_with_token().await;
+
+    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+}
+
+async fn a_bcrypt_cost_outside_4_to_31_is_refused_at_start(backend: Backend) {
+    for cost in ["3", "32", "0", "twelve"] {
+        assert_refused(&backend, "GATEHOUSE_BCRYPT_COST", cost);
+    }
+}
+
+async fn an_unreadable_token_lifetime_is_refused_at_start(backend: Backend) {
+    for ttl in ["forever", "-5m", "m", "5 parsecs"] {
+        assert_refused(&backend, "GATEHOUSE_TOKEN_TTL", ttl);
+    }
+}
+
+async fn an_unreadable_bind_address_is_refused_at_start(backend: Backend) {
+    assert_refused(&backend, "GATEHOUSE_BIND", "nonsense");
+}
+
+async fn an_unreadable_cookie_secure_flag_is_refused_at_start(backend: Backend) {
+    assert_refused(&backend, "GATEHOUSE_COOKIE_SECURE", "maybe");
+}
+
+async fn migrate_prepares_a_fresh_database(backend: Backend) {
+    let database = TestDatabase::create(&backend);
+
+    let first = run_gatehouse(&database, &["migrate"], &[]);
+    assert!(first.status.success(), "{first:#?}");
+    let again = run_gatehouse(&database, &["migrate"], &[]);
+    assert!(again.status.success(), "{again:#?}");
+
+    if !database.is_postgres() {
+        assert!(database.dir.path().join("gatehouse.db").exists());
+    }
+}
+
+async fn purge_denylist_succeeds_on_a_migrated_database(backend: Backend) {
+    let database = TestDatabase::create(&backend);
+    let migrate = run_gatehouse(&database, &["migrate"], &[]);
+    assert!(migrate.status.success(), "{migrate:#?}");
+
+    let purge = run_gatehouse(&database, &["purge-denylist"], &[]);
+
+    assert!(purge.status.success(), "{purge:#?}");
+}
+
+async fn running_without_a_subcommand_serves_the_app(backend: Backend) {
+    let app = TestApp::builder(backend).args(&[]).spawn().await;
+
+    let response = app.healthz().await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn cookies_are_marked_secure_when_configured(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .env("GATEHOUSE_COOKIE_SECURE", "true")
+        .spawn()
+        .await;
+
+    let response = app.register_via_form(&TestUser::generate()).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_auth_cookie_attributes(&auth_set_cookie(&response), DEFAULT_TTL_SECS, true);
+}
+
+async fn cookies_are_marked_secure_by_default(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .without_env("GATEHOUSE_COOKIE_SECURE")
+        .spawn()
+        .await;
+
+    let response = app.register_via_form(&TestUser::generate()).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_auth_cookie_attributes(&auth_set_cookie(&response), DEFAULT_TTL_SECS, true);
+}
+
+#[test]
+fn the_help_lists_the_subcommands() {
+    let database = TestDatabase::create(&Backend::Sqlite);
+
+    let help = run_gatehouse(&database, &["--help"], &[]);
+
+    assert!(help.status.success(), "{help:#?}");
+    for subcommand in ["serve", "migrate", "purge-denylist"] {
+        assert!(
+            help.stdout
+                .lines()
+                .any(|line| line.trim_start().starts_with(subcommand)),
+            "{subcommand} missing from:\n{}",
+            help.stdout
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! Logged-out tokens stay dead: as cookie and as bearer, across restarts.
+
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+
+use crate::helpers::{
+    AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, TestUser, assert_api_unauthorized,
+    assert_redirects_to, run_gatehouse,
+};
+
+backend_tests!(
+    a_logged_out_token_is_rejected_as_cookie_and_as_bearer,
+    a_logged_out_token_stays_rejected_after_a_restart,
+    a_live_token_keeps_working_after_a_restart,
+    purging_the_denylist_keeps_tokens_that_have_not_expired,
+);
+
+async fn get_me_with_cookie(app: &TestApp, token: &str) -> reqwest::Response {
+    app.new_browser()
+        .client
+        .get(app.url("/me"))
+        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_token_rejected(app: &TestApp, token: &str) {
+    assert_redirects_to(&get_me_with_cookie(app, token).await, LOGIN_FOR_ME);
+    assert_api_unauthorized(app.api_me(token).await).await;
+}
+
+async fn assert_token_accepted(app: &TestApp, token: &str) {
+    assert_eq!(
+        get_me_with_cookie(app, token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.api_me(token).await.status(), StatusCode::OK);
+}
+
+async fn a_logged_out_token_is_rejected_as_cookie_and_as_bearer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register_and_login_via_form().await;
+    let page_token = app.auth_cookie().unwrap();
+    let api_token = app.login_via_api(&user.email, &user.password).await;
+    assert_token_accepted(&app, &page_token).await;
+    assert_token_accepted(&app, &api_token).await;
+
+    assert_redirects_to(&app.logout_via_form().await, "/login");
+    assert_eq!(
+        app.api_logout(&api_token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    assert_token_rejected(&app, &page_token).await;
+    assert_token_rejected(&app, &api_token).await;
+}
+
+async fn a_logged_out_token_stays_rejected_after_a_restart(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    app.register_and_login_via_form().await;
+    let token = app.auth_cookie().unwrap();
+    assert_redirects_to(&app.logout_via_form().await, "/login");
+    assert_token_rejected(&app, &token).await;
+
+    app.restart().await;
+
+    assert_token_rejected(&app, &token).await;
+}
+
+async fn a_live_token_keeps_working_after_a_restart(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let user = app.register_and_login_via_form().await;
+    let page_token = app.auth_cookie().unwrap();
+    let api_token = app.login_via_api(&user.email, &user.password).await;
+
+    app.restart().await;
+
+    assert_token_accepted(&app, &page_token).await;
+    assert_token_accepted(&app, &api_token).await;
+    // The jar still holds the cookie, so the browser is still logged in.
+    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+}
+
+async fn purging_the_denylist_keeps_tokens_that_have_not_expired(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = TestUser::generate();
+    app.register_via_api(&user).await;
+    let token = app.login_via_api(&user.email, &user.password).await;
+    assert_eq!(
+        app.api_logout(&token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
+
+    assert!(purge.status.success(), "{purge:#?}");
+    assert_token_rejected(&app, &token).await;
+}
