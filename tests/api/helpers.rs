@@ -248,6 +248,7 @@ pub struct AppBuilder {
     unset: Vec<String>,
     url_query: Option<String>,
     password: Option<String>,
+    port: Option<u16>,
     args: Vec<String>,
 }
 
@@ -276,6 +277,13 @@ impl AppBuilder {
         self
     }
 
+    /// Gives the server this port in the database URL (a proxy in front of
+    /// PostgreSQL) instead of the server's own.
+    pub fn database_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// Runs the binary with these arguments instead of `serve`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(|a| (*a).to_owned()).collect();
@@ -290,6 +298,13 @@ impl AppBuilder {
             parsed
                 .set_password(Some(password))
                 .expect("the database URL takes no password");
+            url = parsed.to_string();
+        }
+        if let Some(port) = self.port {
+            let mut parsed = Url::parse(&url).expect("the database URL does not parse");
+            parsed
+                .set_port(Some(port))
+                .expect("the database URL takes no port");
             url = parsed.to_string();
         }
         if let Some(query) = &self.url_query {
@@ -439,6 +454,7 @@ impl TestApp {
             unset: Vec::new(),
             url_query: None,
             password: None,
+            port: None,
             args: vec!["serve".to_owned()],
         }
     }

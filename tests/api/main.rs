@@ -74,6 +74,7 @@ mod account;
 mod api;
 mod concurrency;
 mod config;
+mod faults;
 mod health;
 mod helpers;
 mod home;

@@ -1,5 +1,9 @@
 //! Logged-out tokens stay dead: as cookie and as bearer, across restarts.
 
+use diesel::prelude::*;
+use gatehouse::config::DatabaseUrl;
+use gatehouse::models::denylist;
+use gatehouse::schema::denylisted_tokens;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
@@ -13,6 +17,7 @@ backend_tests!(
     a_logged_out_token_stays_rejected_after_a_restart,
     a_live_token_keeps_working_after_a_restart,
     purging_the_denylist_keeps_tokens_that_have_not_expired,
+    purging_the_denylist_deletes_only_rows_of_expired_tokens,
 );
 
 async fn get_me_with_cookie(app: &TestApp, token: &str) -> reqwest::Response {
@@ -95,5 +100,51 @@ async fn purging_the_denylist_keeps_tokens_that_have_not_expired(backend: Backen
     let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
 
     assert!(purge.status.success(), "{purge:#?}");
+    assert_token_rejected(&app, &token).await;
+}
+
+fn denylisted_jtis(database_url: &str) -> Vec<String> {
+    let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(database_url).unwrap(), 1);
+    let mut conn = pool.get().unwrap();
+    denylisted_tokens::table
+        .select(denylisted_tokens::jti)
+        .order(denylisted_tokens::jti)
+        .load(&mut *conn)
+        .unwrap()
+}
+
+async fn purging_the_denylist_deletes_only_rows_of_expired_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = TestUser::generate();
+    app.register_via_api(&user).await;
+    let token = app.login_via_api(&user.email, &user.password).await;
+    assert_eq!(
+        app.api_logout(&token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    {
+        let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(&app.database.url).unwrap(), 1);
+        let mut conn = pool.get().unwrap();
+        let now = crate::helpers::now();
+        for (jti, expires_at) in [
+            ("expired-a", now - 60),
+            ("expired-b", now - 1),
+            ("still-live", now + 600),
+        ] {
+            denylist::denylist_token(&mut conn, jti, expires_at).unwrap();
+        }
+    }
+    assert_eq!(denylisted_jtis(&app.database.url).len(), 4);
+
+    let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
+
+    assert!(purge.status.success(), "{purge:#?}");
+    let left = denylisted_jtis(&app.database.url);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"still-live".to_owned()), "{left:?}");
+    assert!(
+        !left.iter().any(|jti| jti.starts_with("expired-")),
+        "{left:?}"
+    );
     assert_token_rejected(&app, &token).await;
 }
