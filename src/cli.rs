@@ -14,7 +14,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the app (the default).
     Serve,
@@ -22,4 +22,18 @@ pub enum Command {
     Migrate,
     /// Delete denylist rows of tokens that have expired, then exit.
     PurgeDenylist,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Log a user out everywhere: every token issued so far stops working.
+    RevokeSessions {
+        /// The user's email address (any case).
+        email: String,
+    },
 }

@@ -9,10 +9,14 @@
 //! | `GATEHOUSE_BCRYPT_COST` | `12` |
 //! | `GATEHOUSE_COOKIE_SECURE` | `true` |
 //! | `GATEHOUSE_RATE_LIMITS` | `on` |
+//! | `GATEHOUSE_LOGIN_LIMIT` | `5/15m` failed logins per email and client address |
+//! | `GATEHOUSE_LOGIN_EMAIL_LIMIT` | `20/15m` failed logins per email |
+//! | `GATEHOUSE_REGISTER_LIMIT` | `10/1h` registration attempts per client address |
+//! | `GATEHOUSE_TRUSTED_PROXIES` | none: comma-separated proxy addresses whose `X-Forwarded-For` counts |
 //! | `GATEHOUSE_DB_POOL_SIZE` | `16` (SQLite `:memory:` always 1) |
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The shortest secret accepted, in bytes.
@@ -138,8 +142,40 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
     pub cookie_secure: bool,
-    pub rate_limits: bool,
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: Vec<IpAddr>,
     pub db_pool_size: u32,
+}
+
+/// At most `max` counted events per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl Limit {
+    /// `N/DURATION`, such as `5/15m`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (max, window) = raw.trim().split_once('/')?;
+        let max = max.trim().parse().ok().filter(|n| *n >= 1)?;
+        Some(Self {
+            max,
+            window: parse_duration(window)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub enabled: bool,
+    /// Failed logins per (email, client address): the tight one.
+    pub login_pair: Limit,
+    /// Failed logins per email from anywhere: looser, so that nobody can
+    /// lock a user out for long from another address.
+    pub login_email: Limit,
+    /// Registration attempts per client address.
+    pub register: Limit,
 }
 
 impl Settings {
@@ -191,8 +227,30 @@ impl Settings {
         };
         let cookie_secure = parse_flag(var("GATEHOUSE_COOKIE_SECURE"), true)
             .ok_or_else(|| invalid("GATEHOUSE_COOKIE_SECURE", "expected true or false"))?;
-        let rate_limits = parse_flag(var("GATEHOUSE_RATE_LIMITS"), true)
-            .ok_or_else(|| invalid("GATEHOUSE_RATE_LIMITS", "expected on or off"))?;
+        let limit = |name: &'static str, default: &str| {
+            Limit::parse(&var(name).unwrap_or_else(|| default.into()))
+                .ok_or_else(|| invalid(name, "expected COUNT/DURATION, such as 5/15m"))
+        };
+        let rate_limits = RateLimits {
+            enabled: parse_flag(var("GATEHOUSE_RATE_LIMITS"), true)
+                .ok_or_else(|| invalid("GATEHOUSE_RATE_LIMITS", "expected on or off"))?,
+            login_pair: limit("GATEHOUSE_LOGIN_LIMIT", "5/15m")?,
+            login_email: limit("GATEHOUSE_LOGIN_EMAIL_LIMIT", "20/15m")?,
+            register: limit("GATEHOUSE_REGISTER_LIMIT", "10/1h")?,
+        };
+        let trusted_proxies = var("GATEHOUSE_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse::<IpAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                invalid(
+                    "GATEHOUSE_TRUSTED_PROXIES",
+                    "expected IP addresses separated by commas",
+                )
+            })?;
         let db_pool_size = match var("GATEHOUSE_DB_POOL_SIZE") {
             _ if database_url.is_memory() => 1,
             None => 16,
@@ -216,6 +274,7 @@ impl Settings {
             bcrypt_cost,
             cookie_secure,
             rate_limits,
+            trusted_proxies,
             db_pool_size,
         })
     }
@@ -274,7 +333,49 @@ mod tests {
         assert_eq!(s.token_ttl, Duration::from_secs(900));
         assert_eq!(s.bcrypt_cost, 12);
         assert!(s.cookie_secure);
-        assert!(s.rate_limits);
+        assert!(s.rate_limits.enabled);
+        assert_eq!(
+            s.rate_limits.login_pair,
+            Limit {
+                max: 5,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(
+            s.rate_limits.login_email,
+            Limit {
+                max: 20,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(
+            s.rate_limits.register,
+            Limit {
+                max: 10,
+                window: Duration::from_secs(3600)
+            }
+        );
+        assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn limits_read_count_and_window() {
+        assert_eq!(
+            Limit::parse("3/2s"),
+            Some(Limit {
+                max: 3,
+                window: Duration::from_secs(2)
+            })
+        );
+        for bad in ["", "3", "/2s", "0/1m", "x/1m", "3/", "3/forever", "-1/1m"] {
+            assert_eq!(Limit::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_addresses() {
+        let s = settings(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.1, ::1")]).expect("valid");
+        assert_eq!(s.trusted_proxies.len(), 2);
     }
 
     #[test]
@@ -353,6 +454,10 @@ mod tests {
             ("GATEHOUSE_BCRYPT_COST", "32"),
             ("GATEHOUSE_COOKIE_SECURE", "maybe"),
             ("GATEHOUSE_RATE_LIMITS", "sometimes"),
+            ("GATEHOUSE_LOGIN_LIMIT", "lots"),
+            ("GATEHOUSE_LOGIN_EMAIL_LIMIT", "0/1m"),
+            ("GATEHOUSE_REGISTER_LIMIT", "10"),
+            ("GATEHOUSE_TRUSTED_PROXIES", "proxy.local"),
             ("GATEHOUSE_DB_POOL_SIZE", "0"),
             ("DATABASE_URL", "mysql://x"),
         ] {
@@ -372,11 +477,13 @@ mod tests {
             !settings(&[("GATEHOUSE_RATE_LIMITS", "off")])
                 .expect("valid")
                 .rate_limits
+                .enabled
         );
         assert!(
             settings(&[("GATEHOUSE_RATE_LIMITS", "ON")])
                 .expect("valid")
                 .rate_limits
+                .enabled
         );
     }
 

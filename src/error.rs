@@ -29,9 +29,11 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
+    #[error("Too many attempts. Try again later.")]
+    TooManyRequests { retry_after: u64 },
     #[error("Invalid input")]
     Invalid(Vec<FieldError>),
-    #[error("{}", match .0 { Taken::Email => "Email already registered", Taken::Username => "Username already taken" })]
+    #[error("{}", .0.message())]
     Conflict(Taken),
     #[error("The service is unavailable right now. Please try again in a moment.")]
     Unavailable(#[source] anyhow::Error),
@@ -82,6 +84,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +116,9 @@ impl ResponseError for AppError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

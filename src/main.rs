@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gatehouse::cli::{Cli, Command};
+use gatehouse::cli::{Cli, Command, UserCommand};
 use gatehouse::config::Settings;
 use gatehouse::startup::{self, Application};
 
@@ -30,6 +30,16 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Migrate => startup::migrate(&settings),
+        Command::User {
+            action: UserCommand::RevokeSessions { email },
+        } => match startup::revoke_sessions(&settings, &email) {
+            Ok(true) => {
+                tracing::info!(email = %email, "revoked every session of the user");
+                Ok(())
+            }
+            Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
+            Err(error) => Err(error),
+        },
         Command::PurgeDenylist => startup::purge_denylist(&settings).map(|count| {
             tracing::info!(count, "purged expired denylist rows");
         }),

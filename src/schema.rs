@@ -8,6 +8,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        count -> Integer,
+        reset_at -> BigInt,
+    }
+}
+
+diesel::table! {
     server_secret (id) {
         id -> Integer,
         secret -> Text,
@@ -22,7 +30,8 @@ diesel::table! {
         email -> Text,
         hashed_password -> Text,
         created_at -> Timestamp,
+        token_version -> Integer,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(denylisted_tokens, server_secret, users);
+diesel::allow_tables_to_appear_in_same_query!(denylisted_tokens, rate_limits, server_secret, users);

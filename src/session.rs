@@ -4,6 +4,7 @@
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionMiddleware};
+use actix_web::HttpRequest;
 use actix_web::cookie::{Key, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
@@ -33,6 +34,42 @@ pub fn csrf_token(session: &Session) -> String {
     // Inserting a String cannot fail to serialize.
     let _ = session.insert(CSRF_KEY, &token);
     token
+}
+
+/// Refuses a form post that a browser says came from another site, or whose
+/// token is missing or not the session's.
+pub fn verify_form(
+    req: &HttpRequest,
+    session: &Session,
+    submitted: Option<&str>,
+) -> Result<(), AppError> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if !is_same_origin(header("sec-fetch-site"), header("origin"), header("host")) {
+        return Err(AppError::Csrf);
+    }
+    verify_csrf(session, submitted)
+}
+
+/// Fetch metadata first (`same-origin`, or `none` for a user's own
+/// navigation), else `Origin` against `Host`; a request with neither comes
+/// from no browser that would send our cookies cross-site.
+pub fn is_same_origin(
+    sec_fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> bool {
+    if let Some(site) = sec_fetch_site {
+        return matches!(site, "same-origin" | "none");
+    }
+    match origin {
+        None => true,
+        Some(origin) => {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        }
+    }
 }
 
 /// Refuses a form whose token is missing or not the session's.
@@ -91,6 +128,25 @@ mod tests {
         restart(&session);
         assert!(verify_csrf(&session, Some(&old)).is_err());
         assert_eq!(take_flash(&session), None);
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        let host = Some("app.example:8080");
+        assert!(is_same_origin(Some("same-origin"), None, host));
+        assert!(is_same_origin(Some("none"), None, host));
+        assert!(!is_same_origin(Some("same-site"), None, host));
+        assert!(!is_same_origin(
+            Some("cross-site"),
+            Some("http://app.example:8080"),
+            host
+        ));
+        assert!(is_same_origin(None, Some("http://app.example:8080"), host));
+        assert!(is_same_origin(None, Some("https://APP.example:8080"), host));
+        assert!(!is_same_origin(None, Some("http://evil.example"), host));
+        assert!(!is_same_origin(None, Some("null"), host));
+        assert!(!is_same_origin(None, Some("http://app.example:8080"), None));
+        assert!(is_same_origin(None, None, host));
     }
 
     #[test]

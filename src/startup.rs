@@ -16,10 +16,10 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::token::unix_now;
 use crate::config::{Secret, Settings};
 use crate::db::{self, Pool};
-use crate::domain::FieldError;
+use crate::domain::{Email, FieldError};
 use crate::error::AppError;
-use crate::middleware::{BODY_LIMIT, error_pages, limit_body_size};
-use crate::models::{denylist, secret};
+use crate::middleware::{BODY_LIMIT, error_pages, limit_body_size, security_headers};
+use crate::models::{denylist, rate_limit, secret, user};
 use crate::routes::{account, api, health, home, login, logout, not_found, register, static_files};
 use crate::session::session_middleware;
 use crate::state::AppState;
@@ -43,6 +43,8 @@ impl Application {
             tokens: TokenKeys::new(secret.expose(), settings.token_ttl),
             hasher: std::sync::Arc::new(PasswordHasher::new(settings.bcrypt_cost)),
             cookie_secure: settings.cookie_secure,
+            rate_limits: settings.rate_limits,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         // The session key is derived from the secret, never equal to it.
         let session_key = Key::derive_from(secret.expose());
@@ -61,6 +63,7 @@ impl Application {
                 .wrap(from_fn(limit_body_size))
                 .wrap(from_fn(error_pages))
                 .wrap(session_middleware(session_key.clone(), secure))
+                .wrap(from_fn(security_headers))
                 .wrap(from_fn(log_requests))
                 .route("/", web::get().to(home::home))
                 .service(
@@ -74,6 +77,7 @@ impl Application {
                         .post(login::login),
                 )
                 .service(web::resource("/logout").post(logout::logout))
+                .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
                 .service(web::resource("/me").get(account::account))
                 .service(web::resource("/healthz").get(health::healthz))
                 .service(web::resource("/static/{name}").get(static_files::static_file))
@@ -162,13 +166,27 @@ pub fn purge_denylist(settings: &Settings) -> anyhow::Result<usize> {
     Ok(denylist::purge_expired(&mut conn, unix_now())?)
 }
 
+/// Kills every token of a user for `gatehouse user revoke-sessions EMAIL`;
+/// `false` when no user has that email.
+pub fn revoke_sessions(settings: &Settings, email: &str) -> anyhow::Result<bool> {
+    let pool = db::build_pool(&settings.database_url, 1);
+    let mut conn = pool
+        .get()
+        .with_context(|| format!("cannot connect to the database ({})", settings.database_url))?;
+    db::migrate(&mut conn)?;
+    Ok(user::revoke_sessions(&mut conn, &Email::normalize(email))?)
+}
+
 async fn purge_periodically(pool: Pool) {
     let mut interval = actix_web::rt::time::interval(PURGE_INTERVAL);
     loop {
         interval.tick().await;
         let pool = pool.clone();
         let purged = web::block(move || -> anyhow::Result<usize> {
-            Ok(denylist::purge_expired(&mut *pool.get()?, unix_now())?)
+            let mut conn = pool.get()?;
+            let now = unix_now();
+            rate_limit::purge_expired(&mut conn, now)?;
+            Ok(denylist::purge_expired(&mut conn, now)?)
         })
         .await;
         match purged {

@@ -1,9 +1,11 @@
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::web;
 
 use crate::auth::TokenKeys;
 use crate::auth::password::PasswordHasher;
+use crate::config::RateLimits;
 use crate::db::{AnyConnection, Pool};
 use crate::error::AppError;
 
@@ -13,6 +15,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub hasher: Arc<PasswordHasher>,
     pub cookie_secure: bool,
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl AppState {

@@ -1,16 +1,20 @@
 //! What a registration, a login, a logout and an authenticated request do,
 //! for pages and API alike.
 
+use std::net::IpAddr;
+
 use actix_web::web;
 
+use crate::auth::throttle;
 use crate::auth::token::{Claims, LEEWAY_SECS, unix_now};
 use crate::domain::{Email, Password, Registration};
 use crate::error::AppError;
 use crate::models::denylist;
+use crate::models::rate_limit;
 use crate::models::user::{self, NewUser, User};
 use crate::state::AppState;
 
-/// A user holding a valid, not-denylisted token.
+/// A user holding a valid, not-denylisted token of their current version.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,
@@ -21,6 +25,28 @@ pub struct Authenticated {
 pub struct Issued {
     pub user: User,
     pub token: String,
+}
+
+/// Counts a registration attempt from `client`; refuses it past the limit.
+/// Runs before validation, so failed attempts count too.
+pub async fn count_registration(
+    state: &web::Data<AppState>,
+    client: Option<IpAddr>,
+) -> Result<(), AppError> {
+    let limits = state.rate_limits;
+    if !limits.enabled {
+        return Ok(());
+    }
+    state
+        .with_conn(move |conn| {
+            throttle::count_and_check(
+                conn,
+                &throttle::register_key(client),
+                limits.register,
+                unix_now(),
+            )
+        })
+        .await
 }
 
 /// Creates the account and issues its first token. A taken email or
@@ -66,41 +92,100 @@ pub async fn register(
                 username: username.as_str().to_owned(),
                 email: email.as_str().to_owned(),
                 hashed_password: hashed,
+                token_version: 0,
             })
         })
         .await?;
     issue(state, user)
 }
 
-/// Checks an email and password. Unknown email and wrong password take the
-/// same path: one bcrypt verification, then `InvalidCredentials`.
+/// Checks an email and password from `client`.
+///
+/// Unknown email and wrong password take the same path: one bcrypt
+/// verification, then `InvalidCredentials`. Past the failure limits of the
+/// (email, client) pair or of the email, every attempt gets
+/// `TooManyRequests` before any password is looked at, so a right and a
+/// wrong password get the same answer.
 pub async fn log_in(
     state: &web::Data<AppState>,
+    client: Option<IpAddr>,
     email: &str,
     password: &str,
 ) -> Result<Issued, AppError> {
     let email = Email::normalize(email);
     let password = Password::for_login(password);
+    let limits = state.rate_limits;
+    let pair_key = throttle::login_pair_key(&email, client);
+    let email_key = throttle::login_email_key(&email);
+
     let user = state
-        .with_conn(move |conn| Ok(user::find_user_by_email(conn, &email)?))
+        .with_conn({
+            let (pair_key, email_key, email) = (pair_key.clone(), email_key.clone(), email.clone());
+            move |conn| {
+                if limits.enabled {
+                    let checks = [
+                        (pair_key.as_str(), limits.login_pair),
+                        (email_key.as_str(), limits.login_email),
+                    ];
+                    throttle::refuse_if_exhausted(conn, &checks, unix_now())?;
+                }
+                Ok(user::find_user_by_email(conn, &email)?)
+            }
+        })
         .await?;
-    let (valid, user) = state
+    let (valid, user, rehashed) = state
         .with_hasher(move |hasher| {
             let valid = hasher
                 .verify_password(&password, user.as_ref().map(|u| u.hashed_password.as_str()));
-            (valid, user)
+            // A hash made at another cost is redone while the password is here.
+            let rehashed = match &user {
+                Some(user) if valid && hasher.needs_rehash(&user.hashed_password) => {
+                    hasher.hash_password(&password).ok()
+                }
+                _ => None,
+            };
+            (valid, user, rehashed)
         })
         .await?;
+
     match user {
-        Some(user) if valid => issue(state, user),
-        _ => Err(AppError::InvalidCredentials),
+        Some(mut user) if valid => {
+            let id = user.id;
+            if let Some(hash) = &rehashed {
+                user.hashed_password.clone_from(hash);
+            }
+            state
+                .with_conn(move |conn| {
+                    if let Some(hash) = rehashed {
+                        user::update_password_hash(conn, id, &hash)?;
+                    }
+                    if limits.enabled {
+                        rate_limit::reset(conn, &pair_key)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            issue(state, user)
+        }
+        _ => {
+            if limits.enabled {
+                state
+                    .with_conn(move |conn| {
+                        let now = unix_now();
+                        throttle::count(conn, &pair_key, limits.login_pair, now)?;
+                        throttle::count(conn, &email_key, limits.login_email, now)
+                    })
+                    .await?;
+            }
+            Err(AppError::InvalidCredentials)
+        }
     }
 }
 
 fn issue(state: &web::Data<AppState>, user: User) -> Result<Issued, AppError> {
     let (token, _) = state
         .tokens
-        .issue(user.id, unix_now())
+        .issue(user.id, user.token_version, unix_now())
         .map_err(AppError::internal)?;
     Ok(Issued { user, token })
 }
@@ -113,8 +198,20 @@ pub async fn log_out(state: &web::Data<AppState>, claims: Claims) -> Result<(), 
         .await
 }
 
+/// Kills every token of the user, on every instance: their token version
+/// moves on, and each request compares it with the token's.
+pub async fn log_out_everywhere(
+    state: &web::Data<AppState>,
+    email: String,
+) -> Result<bool, AppError> {
+    state
+        .with_conn(move |conn| Ok(user::revoke_sessions(conn, &email)?))
+        .await
+}
+
 /// Turns a token into its user: signature and claims first (no database
-/// work for a forged token), then the denylist and the account.
+/// work for a forged token), then the denylist, the account and its token
+/// version.
 pub async fn authenticate(
     state: &web::Data<AppState>,
     token: &str,
@@ -130,7 +227,9 @@ pub async fn authenticate(
             if denylist::is_denylisted(conn, &claims.jti)? {
                 return Ok(None);
             }
-            Ok(user::find_user_by_id(conn, user_id)?.map(|user| Authenticated { user, claims }))
+            Ok(user::find_user_by_id(conn, user_id)?
+                .filter(|user| user.token_version == claims.ver)
+                .map(|user| Authenticated { user, claims }))
         })
         .await
 }

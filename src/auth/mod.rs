@@ -5,8 +5,11 @@ pub mod accounts;
 pub mod cookie;
 pub mod extract;
 pub mod password;
+pub mod throttle;
 pub mod token;
 
-pub use accounts::{Authenticated, authenticate, log_in, log_out, register};
+pub use accounts::{
+    Authenticated, authenticate, count_registration, log_in, log_out, log_out_everywhere, register,
+};
 pub use extract::{ApiUser, MaybePageUser, PageUser};
 pub use token::{Claims, TokenKeys};

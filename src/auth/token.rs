@@ -9,6 +9,9 @@ pub const ISSUER: &str = "gatehouse";
 /// Clock skew tolerated on `exp` and `nbf`; a denylisted token is kept on the
 /// list this much longer than its `exp`.
 pub const LEEWAY_SECS: u64 = 5;
+/// Our tokens are about 300 bytes; anything far larger is refused before it
+/// is decoded.
+const MAX_TOKEN_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -18,6 +21,8 @@ pub struct Claims {
     pub iat: i64,
     pub jti: String,
     pub iss: String,
+    /// The user's token version when the token was issued.
+    pub ver: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
 }
@@ -59,14 +64,17 @@ impl TokenKeys {
         self.ttl
     }
 
-    /// Issues a token for `user_id`, valid from `now` (Unix seconds).
+    /// Issues a token for `user_id` at its token version `ver`, valid from
+    /// `now` (Unix seconds).
     pub fn issue(
         &self,
         user_id: i32,
+        ver: i32,
         now: i64,
     ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
         let claims = Claims {
             sub: user_id.to_string(),
+            ver,
             iat: now,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -80,6 +88,9 @@ impl TokenKeys {
     /// Checks signature, algorithm, `exp`, `nbf` and `iss`, and that every
     /// claim has its type. The denylist is the caller's next step.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
@@ -114,18 +125,19 @@ mod tests {
 
     fn valid_claims() -> serde_json::Value {
         let now = unix_now();
-        json!({"sub": "7", "exp": now + 60, "iat": now, "jti": "abc", "iss": "gatehouse"})
+        json!({"sub": "7", "exp": now + 60, "iat": now, "jti": "abc", "iss": "gatehouse", "ver": 0})
     }
 
     #[test]
     fn an_issued_token_verifies_with_its_claims() {
         let keys = keys();
         let now = unix_now();
-        let (token, claims) = keys.issue(42, now).expect("issue");
+        let (token, claims) = keys.issue(42, 3, now).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
         assert_eq!(claims.sub, "42");
         assert_eq!(claims.exp - claims.iat, 900);
         assert_eq!(claims.iss, "gatehouse");
+        assert_eq!(claims.ver, 3);
         assert_eq!(
             uuid::Uuid::parse_str(&claims.jti).map(|u| u.get_version_num()),
             Ok(4)
@@ -135,8 +147,8 @@ mod tests {
     #[test]
     fn each_token_gets_its_own_jti() {
         let keys = keys();
-        let (_, a) = keys.issue(1, unix_now()).expect("issue");
-        let (_, b) = keys.issue(1, unix_now()).expect("issue");
+        let (_, a) = keys.issue(1, 0, unix_now()).expect("issue");
+        let (_, b) = keys.issue(1, 0, unix_now()).expect("issue");
         assert_ne!(a.jti, b.jti);
     }
 
@@ -214,7 +226,7 @@ mod tests {
 
     #[test]
     fn every_claim_is_required_with_its_type() {
-        for name in ["sub", "exp", "iat", "jti", "iss"] {
+        for name in ["sub", "exp", "iat", "jti", "iss", "ver"] {
             let mut claims = valid_claims();
             claims.as_object_mut().expect("object").remove(name);
             assert!(
@@ -234,6 +246,8 @@ mod tests {
             ("jti", json!("")),
             ("iss", json!("someone-else")),
             ("nbf", json!("later")),
+            ("ver", json!("0")),
+            ("ver", json!(1.5)),
         ] {
             let mut claims = valid_claims();
             claims[name] = value.clone();
@@ -244,6 +258,17 @@ mod tests {
                 "{name} = {value}"
             );
         }
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_even_when_signed() {
+        let mut claims = valid_claims();
+        claims["pad"] = json!("x".repeat(8192));
+        assert!(
+            keys()
+                .verify(&sign(claims, Algorithm::HS256, SECRET))
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,10 +1,22 @@
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 use super::{FieldError, nfkc};
 
 /// The most bytes bcrypt reads; longer passwords are refused, never cut.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 const MIN_PASSWORD_CHARS: usize = 8;
+
+/// 19,640 passwords common in breach corpora (the list Django ships),
+/// lower-case, one a line; loaded on first use.
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
+
+/// Whether a password is on the common list, ignoring case.
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.trim().to_lowercase().as_str())
+}
 
 /// A password that satisfies the rules, NFKC-normalized; `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,6 +35,12 @@ impl Password {
             return Err(FieldError {
                 field: "password",
                 message: "Password must be at most 72 bytes",
+            });
+        }
+        if is_common_password(&password) {
+            return Err(FieldError {
+                field: "password",
+                message: "This password is too common. Choose another.",
             });
         }
         Ok(Self(password))
@@ -71,10 +89,34 @@ mod tests {
     }
 
     #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password123",
+            "PASSWORD123",
+            "iloveyou1",
+            "qwertyuiop",
+            "Football1",
+            "１２３４５６７８",
+        ] {
+            assert_eq!(
+                Password::parse(common).map_err(|e| e.message),
+                Err("This password is too common. Choose another."),
+                "{common}"
+            );
+        }
+        assert!(Password::parse("tangerine-kettle-47").is_ok());
+    }
+
+    #[test]
+    fn the_common_list_has_the_breach_corpus() {
+        assert!(COMMON_PASSWORDS.len() >= 10_000);
+    }
+
+    #[test]
     fn passwords_are_normalized() {
         assert_eq!(
-            Password::parse("ｐａｓｓｗｏｒｄ").map(|p| p.0),
-            Ok("password".into())
+            Password::parse("ｐａｓｓｗｏｒｄ-7q").map(|p| p.0),
+            Ok("password-7q".into())
         );
         assert_eq!(Password::for_login("ｐａｓｓｗｏｒｄ").expose(), "password");
     }

@@ -2,6 +2,7 @@
 //! `QueryResult`; the caller decides what an error means to a user.
 
 pub mod denylist;
+pub mod rate_limit;
 pub mod secret;
 pub mod user;
 

@@ -11,6 +11,8 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub hashed_password: String,
+    /// Tokens issued under an older version are dead.
+    pub token_version: i32,
 }
 
 #[derive(Insertable)]
@@ -28,6 +30,23 @@ pub struct NewUser<'a> {
 pub enum Taken {
     Email,
     Username,
+}
+
+impl Taken {
+    /// The form field the clash is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Username => "username",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Email => "Email already registered",
+            Self::Username => "Username already taken",
+        }
+    }
 }
 
 pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> QueryResult<Option<User>> {
@@ -88,4 +107,24 @@ pub fn insert_user(
         }
         Err(e) => Err(Err(e)),
     }
+}
+
+/// Kills every token of the user with this email; `false` when there is none.
+pub fn revoke_sessions(conn: &mut AnyConnection, email: &str) -> QueryResult<bool> {
+    let updated = diesel::update(users::table.filter(users::email.eq(email)))
+        .set(users::token_version.eq(users::token_version + 1))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// Replaces a hash (after a change of the configured bcrypt cost).
+pub fn update_password_hash(
+    conn: &mut AnyConnection,
+    id: i32,
+    hashed_password: &str,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::hashed_password.eq(hashed_password))
+        .execute(conn)
+        .map(drop)
 }

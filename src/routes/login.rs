@@ -1,9 +1,11 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::client::client_ip;
 use super::page::{Layout, render, see_other};
 use crate::auth::cookie::auth_cookie;
 use crate::auth::{self, MaybePageUser};
@@ -52,13 +54,15 @@ pub async fn login_form(
 }
 
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_csrf(&session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let next = next_path(form.next.as_deref()).to_owned();
-    match auth::log_in(&state, &form.email, &form.password).await {
+    let client = client_ip(&req, &state);
+    match auth::log_in(&state, client, &form.email, &form.password).await {
         Ok(issued) => {
             session::restart(&session);
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
@@ -70,14 +74,20 @@ pub async fn login(
                 ))
                 .finish())
         }
-        Err(error @ AppError::InvalidCredentials) => {
+        Err(error @ (AppError::InvalidCredentials | AppError::TooManyRequests { .. })) => {
             let page = LoginPage {
                 layout: Layout::new("Log in", &session, None),
                 email: form.into_inner().email,
                 next,
                 error: Some(error.to_string()),
             };
-            render(StatusCode::UNAUTHORIZED, &page)
+            let mut response = render(error.status_code(), &page)?;
+            if let AppError::TooManyRequests { retry_after } = error {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, retry_after.into());
+            }
+            Ok(response)
         }
         Err(other) => Err(other),
     }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api;
+pub mod client;
 pub mod health;
 pub mod home;
 pub mod login;

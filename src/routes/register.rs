@@ -1,15 +1,17 @@
 use actix_session::Session;
+use actix_web::ResponseError;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::client::client_ip;
 use super::page::{Layout, render, see_other};
 use crate::auth::cookie::auth_cookie;
 use crate::auth::{self, MaybePageUser};
 use crate::domain::{FieldError, Registration};
 use crate::error::AppError;
-use crate::models::user::Taken;
 use crate::session;
 use crate::state::AppState;
 
@@ -33,6 +35,8 @@ pub struct RegisterPage {
     pub username: String,
     pub email: String,
     pub has_errors: bool,
+    /// Said above the form instead of "Please correct the marked fields".
+    pub summary: Option<String>,
     pub username_error: Option<&'static str>,
     pub email_error: Option<&'static str>,
     pub password_error: Option<&'static str>,
@@ -47,6 +51,7 @@ impl RegisterPage {
             username,
             email,
             has_errors: !errors.is_empty(),
+            summary: None,
             username_error: message("username"),
             email_error: message("email"),
             password_error: message("password"),
@@ -67,11 +72,12 @@ pub async fn register_form(
 }
 
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     form: web::Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_csrf(&session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let RegisterForm {
         username,
         email,
@@ -79,17 +85,25 @@ pub async fn register(
         password_confirm,
         ..
     } = form.into_inner();
-    let show_again = |status, errors: &[FieldError]| {
+    let show_again = |status, errors: &[FieldError], summary: Option<String>| {
         let layout = Layout::new("Register", &session, None);
-        render(
-            status,
-            &RegisterPage::new(layout, username.clone(), email.clone(), errors),
-        )
+        let mut page = RegisterPage::new(layout, username.clone(), email.clone(), errors);
+        page.summary = summary;
+        render(status, &page)
     };
+    if let Err(error @ AppError::TooManyRequests { retry_after }) =
+        auth::count_registration(&state, client_ip(&req, &state)).await
+    {
+        let mut response = show_again(error.status_code(), &[], Some(error.to_string()))?;
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, retry_after.into());
+        return Ok(response);
+    }
     let registration =
         match Registration::parse(&username, &email, &password, Some(&password_confirm)) {
             Ok(registration) => registration,
-            Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, &errors),
+            Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, &errors, None),
         };
     match auth::register(&state, registration).await {
         Ok(issued) => {
@@ -104,15 +118,11 @@ pub async fn register(
                 .finish())
         }
         Err(AppError::Conflict(taken)) => {
-            let field = match taken {
-                Taken::Email => "email",
-                Taken::Username => "username",
-            };
-            let message = match taken {
-                Taken::Email => "Email already registered",
-                Taken::Username => "Username already taken",
-            };
-            show_again(StatusCode::CONFLICT, &[FieldError { field, message }])
+            let errors = [FieldError {
+                field: taken.field(),
+                message: taken.message(),
+            }];
+            show_again(StatusCode::CONFLICT, &errors, None)
         }
         Err(other) => Err(other),
     }

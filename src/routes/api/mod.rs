@@ -1,9 +1,10 @@
 //! The JSON API: bearer tokens, no cookies, no CSRF.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::client::client_ip;
 use crate::auth::{self, ApiUser};
 use crate::domain::Registration;
 use crate::error::AppError;
@@ -44,9 +45,11 @@ impl<'a> From<&'a User> for UserBody<'a> {
 }
 
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, AppError> {
+    auth::count_registration(&state, client_ip(&req, &state)).await?;
     let registration = Registration::parse(&body.username, &body.email, &body.password, None)
         .map_err(AppError::Invalid)?;
     let issued = auth::register(&state, registration).await?;
@@ -54,10 +57,12 @@ pub async fn register(
 }
 
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, AppError> {
-    let issued = auth::log_in(&state, &body.email, &body.password).await?;
+    let client = client_ip(&req, &state);
+    let issued = auth::log_in(&state, client, &body.email, &body.password).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({

@@ -1,0 +1,2 @@
+DROP TABLE rate_limits;
+ALTER TABLE users DROP COLUMN token_version;

@@ -1,0 +1,64 @@
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
+
+use crate::db::AnyConnection;
+use crate::schema::rate_limits;
+
+/// A counter after a hit: its count and when its window ends.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Counter {
+    #[diesel(sql_type = Integer)]
+    pub count: i32,
+    #[diesel(sql_type = BigInt)]
+    pub reset_at: i64,
+}
+
+/// The counter of `key` when its window is still open.
+pub fn current(conn: &mut AnyConnection, key: &str, now: i64) -> QueryResult<Option<Counter>> {
+    let row: Option<(i32, i64)> = rate_limits::table
+        .find(key)
+        .select((rate_limits::count, rate_limits::reset_at))
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .filter(|(_, reset_at)| *reset_at > now)
+        .map(|(count, reset_at)| Counter { count, reset_at }))
+}
+
+/// Counts one event for `key`: opens a new window of `window_secs` when
+/// there is none or it has ended. One statement, so instances racing on a
+/// key never lose a count.
+pub fn hit(
+    conn: &mut AnyConnection,
+    key: &str,
+    window_secs: i64,
+    now: i64,
+) -> QueryResult<Counter> {
+    const UPSERT: &str = "INSERT INTO rate_limits (key, count, reset_at) VALUES (#1, 1, #2) \
+         ON CONFLICT (key) DO UPDATE SET \
+         count = CASE WHEN rate_limits.reset_at > #3 THEN rate_limits.count + 1 ELSE 1 END, \
+         reset_at = CASE WHEN rate_limits.reset_at > #3 THEN rate_limits.reset_at ELSE excluded.reset_at END \
+         RETURNING count, reset_at";
+    // The SQL is the same on both backends but for the placeholders.
+    let marker = match conn {
+        AnyConnection::Sqlite(_) => "?",
+        AnyConnection::Postgresql(_) => "$",
+    };
+    diesel::sql_query(UPSERT.replace('#', marker))
+        .bind::<Text, _>(key)
+        .bind::<BigInt, _>(now + window_secs)
+        .bind::<BigInt, _>(now)
+        .get_result(conn)
+}
+
+/// Forgets `key` (a successful login clears its failures).
+pub fn reset(conn: &mut AnyConnection, key: &str) -> QueryResult<()> {
+    diesel::delete(rate_limits::table.find(key))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Deletes counters whose window has ended.
+pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    diesel::delete(rate_limits::table.filter(rate_limits::reset_at.le(now))).execute(conn)
+}
