@@ -233,3 +233,111 @@ pub async fn authenticate(
         })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::TokenKeys;
+    use crate::auth::password::PasswordHasher;
+    use crate::config::{DatabaseUrl, Limit, RateLimits};
+    use crate::db;
+
+    const PASSWORD: &str = "tangerine-kettle-47";
+
+    fn app_state(dir: &tempfile::TempDir, rate_limits: bool, cost: u32) -> web::Data<AppState> {
+        let url = DatabaseUrl::Sqlite(dir.path().join("t.db").display().to_string());
+        let pool = db::build_pool(&url, 2);
+        db::migrate(&mut pool.get().expect("connection")).expect("migrations");
+        let limit = Limit {
+            max: 2,
+            window: Duration::from_secs(60),
+        };
+        web::Data::new(AppState {
+            pool,
+            tokens: TokenKeys::new(&[7; 32], Duration::from_secs(60)),
+            hasher: Arc::new(PasswordHasher::new(cost)),
+            cookie_secure: false,
+            rate_limits: RateLimits {
+                enabled: rate_limits,
+                login_pair: limit,
+                login_email: limit,
+                register: limit,
+            },
+            trusted_proxies: Vec::new(),
+        })
+    }
+
+    async fn alice(state: &web::Data<AppState>) {
+        let registration =
+            Registration::parse("alice", "alice@example.com", PASSWORD, None).expect("valid");
+        register(state, registration).await.expect("registered");
+    }
+
+    #[actix_web::test]
+    async fn an_unknown_email_costs_one_verification_like_a_wrong_password() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = app_state(&dir, false, 4);
+        alice(&state).await;
+        let before = state.hasher.verifications();
+
+        let unknown = log_in(&state, None, "nobody@example.com", PASSWORD).await;
+        assert_eq!(state.hasher.verifications(), before + 1);
+        let wrong = log_in(&state, None, "alice@example.com", "wrong password").await;
+        assert_eq!(state.hasher.verifications(), before + 2);
+
+        let (Err(unknown), Err(wrong)) = (unknown, wrong) else {
+            panic!("both logins must fail");
+        };
+        assert!(matches!(unknown, AppError::InvalidCredentials));
+        assert_eq!(unknown.to_string(), wrong.to_string());
+        assert!(
+            log_in(&state, None, "ALICE@example.com", PASSWORD)
+                .await
+                .is_ok()
+        );
+        assert_eq!(state.hasher.verifications(), before + 3);
+    }
+
+    #[actix_web::test]
+    async fn a_throttled_login_is_refused_before_any_verification() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = app_state(&dir, true, 4);
+        alice(&state).await;
+        for _ in 0..2 {
+            let failed = log_in(&state, None, "alice@example.com", "wrong password").await;
+            assert!(matches!(failed, Err(AppError::InvalidCredentials)));
+        }
+        let before = state.hasher.verifications();
+        let right = log_in(&state, None, "alice@example.com", PASSWORD).await;
+        let wrong = log_in(&state, None, "alice@example.com", "wrong password").await;
+        assert!(matches!(right, Err(AppError::TooManyRequests { .. })));
+        assert!(matches!(wrong, Err(AppError::TooManyRequests { .. })));
+        assert_eq!(state.hasher.verifications(), before);
+    }
+
+    #[actix_web::test]
+    async fn a_login_rehashes_a_password_of_another_cost() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = app_state(&dir, false, 4);
+        alice(&state).await;
+        let stronger = app_state(&dir, false, 5);
+        let issued = log_in(&stronger, None, "alice@example.com", PASSWORD)
+            .await
+            .expect("login");
+        assert!(issued.user.hashed_password.starts_with("$2b$05$"));
+        let stored = stronger
+            .with_conn(|conn| Ok(user::find_user_by_email(conn, "alice@example.com")?))
+            .await
+            .expect("query")
+            .expect("user");
+        assert!(stored.hashed_password.starts_with("$2b$05$"));
+        assert!(
+            log_in(&stronger, None, "alice@example.com", PASSWORD)
+                .await
+                .is_ok()
+        );
+    }
+}

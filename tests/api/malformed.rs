@@ -320,8 +320,14 @@ async fn a_login_form_with_a_missing_email_or_password_is_unauthorized(backend: 
     app.register_via_api(&user).await;
 
     for (case, fields) in [
-        ("login without email", vec![("password", user.password.as_str())]),
-        ("login without password", vec![("email", user.email.as_str())]),
+        (
+            "login without email",
+            vec![("password", user.password.as_str())],
+        ),
+        (
+            "login without password",
+            vec![("email", user.email.as_str())],
+        ),
         ("login with only a csrf token", vec![]),
     ] {
         let response = post_page(&app, "/login", FORM, |csrf| {
@@ -393,7 +399,9 @@ async fn a_form_with_invalid_utf8_escapes_is_a_bad_request_or_unprocessable(back
         let response = post_page(&app, "/register", FORM, |csrf| {
             let fields: Vec<(&str, &str)> = register_fields(&user)
                 .into_iter()
-                .filter(|(name, _)| *name != field && !(field == "password" && *name == "password_confirm"))
+                .filter(|(name, _)| {
+                    *name != field && !(field == "password" && *name == "password_confirm")
+                })
                 .collect();
             let bad = if field == "password" {
                 "password=%FF%FEpassword1&password_confirm=%FF%FEpassword1".to_owned()
@@ -477,7 +485,11 @@ async fn a_nul_byte_in_a_form_password_is_just_a_character(backend: Backend) {
         let login = app
             .api_login(&json!({ "email": user.email, "password": wrong }))
             .await;
-        assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "password {wrong:?}");
+        assert_eq!(
+            login.status(),
+            StatusCode::UNAUTHORIZED,
+            "password {wrong:?}"
+        );
     }
     let browser = app.new_browser();
     let login = browser.login_via_form(&user.email, &user.password).await;
@@ -491,12 +503,20 @@ async fn a_nul_byte_in_a_login_email_is_an_ordinary_failed_login(backend: Backen
     let with_nul = user.email.replacen('@', "\0@", 1);
 
     for (case, email, password) in [
-        ("NUL in the email", with_nul.as_str(), user.password.as_str()),
+        (
+            "NUL in the email",
+            with_nul.as_str(),
+            user.password.as_str(),
+        ),
         ("only a NUL as email", "\0", user.password.as_str()),
         ("NUL in the password", user.email.as_str(), "\0"),
     ] {
         let response = post_page(&app, "/login", FORM, |csrf| {
-            form(&[("email", email), ("password", password), ("csrf_token", csrf)])
+            form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", csrf),
+            ])
         })
         .await;
         assert_not_logged_in(case, &response);
@@ -577,7 +597,9 @@ async fn a_form_over_16_kib_is_too_large_with_or_without_a_content_length(backen
         let body = form(&fields);
 
         let case = format!("POST {path} of {} bytes with a Content-Length", body.len());
-        let response = browser.post_raw(path, FORM, body.clone().into_bytes()).await;
+        let response = browser
+            .post_raw(path, FORM, body.clone().into_bytes())
+            .await;
         assert_not_logged_in(&case, &response);
         html_answer(&case, response, &[StatusCode::PAYLOAD_TOO_LARGE]).await;
 
@@ -592,7 +614,10 @@ async fn a_form_over_16_kib_is_too_large_with_or_without_a_content_length(backen
         .await;
         assert_eq!(answer.status, 413, "{case}: {}", answer.text);
         assert!(
-            answer.text.to_ascii_lowercase().contains("content-type: text/html"),
+            answer
+                .text
+                .to_ascii_lowercase()
+                .contains("content-type: text/html"),
             "{case}: {}",
             answer.text
         );
@@ -618,7 +643,10 @@ async fn an_api_body_that_is_not_json_is_a_bad_request(backend: Backend) {
         for (case, body) in [
             ("an empty body", String::new()),
             ("not JSON", "{not json".to_owned()),
-            ("a form", form(&[("email", &user.email), ("password", &user.password)])),
+            (
+                "a form",
+                form(&[("email", &user.email), ("password", &user.password)]),
+            ),
             ("cut short", valid[..valid.len() - 1].to_owned()),
             ("trailing garbage", format!("{valid} x")),
             ("two objects", format!("{valid}{valid}")),
@@ -641,7 +669,9 @@ async fn an_api_body_of_another_or_no_content_type_is_unsupported(backend: Backe
         let body = user.api_registration().to_string();
         for content_type in ["text/plain", FORM, "multipart/form-data; boundary=x"] {
             let case = format!("POST {path} as {content_type}");
-            let response = app.post_raw(path, content_type, body.clone().into_bytes()).await;
+            let response = app
+                .post_raw(path, content_type, body.clone().into_bytes())
+                .await;
             json_answer(&case, response, &[StatusCode::UNSUPPORTED_MEDIA_TYPE]).await;
         }
         let case = format!("POST {path} without a content type");
@@ -663,7 +693,10 @@ async fn an_api_body_that_is_not_a_json_object_is_unprocessable(backend: Backend
     for path in ["/api/register", "/api/login"] {
         for (case, body) in [
             ("an array", json!([1, 2, 3])),
-            ("an array of the fields", json!(["alice", "a@example.com", "password1"])),
+            (
+                "an array of the fields",
+                json!(["alice", "a@example.com", "password1"]),
+            ),
             ("a string", json!("a string")),
             ("a number", json!(42)),
             ("null", Value::Null),
@@ -768,7 +801,9 @@ async fn repeated_json_keys_are_a_bad_request_or_unprocessable(backend: Backend)
             user.email, user.password
         ),
     ] {
-        let response = app.post_raw("/api/login", JSON, body.clone().into_bytes()).await;
+        let response = app
+            .post_raw("/api/login", JSON, body.clone().into_bytes())
+            .await;
         json_answer(&format!("login with {body}"), response, &refused).await;
     }
 }
@@ -849,7 +884,11 @@ async fn a_nul_character_in_an_api_password_never_causes_an_error(backend: Backe
             let login = app
                 .api_login(&json!({ "email": user.email, "password": wrong }))
                 .await;
-            assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "password {wrong:?}");
+            assert_eq!(
+                login.status(),
+                StatusCode::UNAUTHORIZED,
+                "password {wrong:?}"
+            );
         }
     } else {
         assert_nothing_stored(&app, "NUL in the password", &user.email, &user.password).await;
@@ -869,7 +908,12 @@ async fn unknown_api_fields_are_ignored_and_never_applied(backend: Backend) {
     body["username_key"] = json!("admin");
     body["created_at"] = json!("1970-01-01T00:00:00");
     let response = app.api_register(&body).await;
-    let created = json_answer("register with extra fields", response, &[StatusCode::CREATED]).await;
+    let created = json_answer(
+        "register with extra fields",
+        response,
+        &[StatusCode::CREATED],
+    )
+    .await;
     assert_ne!(created["id"], first_id, "the id was forced: {created}");
     assert!(created["id"].is_i64(), "{created}");
     assert!(created.get("is_admin").is_none(), "{created}");
@@ -904,7 +948,12 @@ async fn unknown_api_fields_are_ignored_and_never_applied(backend: Backend) {
     // And login ignores extra fields too.
     let mut login = json!({ "email": user.email, "password": user.password });
     login["id"] = first_id;
-    json_answer("login with extra fields", app.api_login(&login).await, &[StatusCode::OK]).await;
+    json_answer(
+        "login with extra fields",
+        app.api_login(&login).await,
+        &[StatusCode::OK],
+    )
+    .await;
 }
 
 async fn an_api_body_over_16_kib_is_too_large_with_or_without_a_content_length(backend: Backend) {
@@ -924,11 +973,18 @@ async fn an_api_body_over_16_kib_is_too_large_with_or_without_a_content_length(b
         let answer = post_chunked(&app, path, JSON, None, body.into_bytes()).await;
         assert_eq!(answer.status, 413, "{case}: {}", answer.text);
         assert!(
-            answer.text.to_ascii_lowercase().contains("content-type: application/json"),
+            answer
+                .text
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
             "{case}: {}",
             answer.text
         );
-        assert!(answer.text.contains("\"detail\""), "{case}: {}", answer.text);
+        assert!(
+            answer.text.contains("\"detail\""),
+            "{case}: {}",
+            answer.text
+        );
         assert_no_leak(&case, &answer.text);
 
         assert_nothing_stored(&app, &case, &user.email, &user.password).await;
@@ -955,7 +1011,10 @@ async fn sql_looking_input_is_stored_literally_or_refused_never_executed(backend
     let me = json_body(app.api_me(&token).await, StatusCode::OK).await;
     assert_eq!(me["email"], json!("o'brien+x@example.com"));
     assert_eq!(me["username"], json!("obrien"));
-    let page = app.new_browser().login_via_form(&quoted.email, &quoted.password).await;
+    let page = app
+        .new_browser()
+        .login_via_form(&quoted.email, &quoted.password)
+        .await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
 
     for (email, password) in [

@@ -266,7 +266,10 @@ async fn a_throttled_login_form_is_shown_again_with_the_message_and_the_email_ke
         "no {TOO_MANY_ATTEMPTS:?} in the error summary of:\n{html}"
     );
     let email = input_named(&html, "email").unwrap_or_else(|| panic!("no email field in:\n{html}"));
-    assert_eq!(attribute(email, "value").as_deref(), Some(user.email.as_str()));
+    assert_eq!(
+        attribute(email, "value").as_deref(),
+        Some(user.email.as_str())
+    );
     assert!(input_named(&html, "password").is_some(), "{html}");
     assert_password_inputs_are_empty(&html);
     csrf_from(&html);
@@ -348,7 +351,9 @@ async fn differently_written_emails_are_counted_as_one(backend: Backend) {
     let user = registered_user(&app).await;
     let peer = Peer::new(&app, 1);
     // `user` written in fullwidth letters: NFKC folds them back.
-    let fullwidth = user.email.replacen("user", "\u{ff55}\u{ff53}\u{ff45}\u{ff52}", 1);
+    let fullwidth = user
+        .email
+        .replacen("user", "\u{ff55}\u{ff53}\u{ff45}\u{ff52}", 1);
     let spellings = [
         user.email.to_uppercase(),
         format!("  {}  ", user.email),
@@ -377,7 +382,11 @@ async fn an_attacker_at_another_address_cannot_lock_the_user_out(backend: Backen
     let owner = Peer::new(&app, 1);
 
     fail_logins(&attacker, &user.email, 3).await;
-    assert_api_throttled(attacker.api_login(&user.email, WRONG_PASSWORD).await, MINUTE).await;
+    assert_api_throttled(
+        attacker.api_login(&user.email, WRONG_PASSWORD).await,
+        MINUTE,
+    )
+    .await;
 
     assert_status(
         owner.api_login(&user.email, &user.password).await,
@@ -617,7 +626,10 @@ async fn assert_register_form_throttled(response: Response) {
     );
     assert!(html.contains("action=\"/register\""), "no form in:\n{html}");
     for field in ["username", "email", "password", "password_confirm"] {
-        assert!(input_named(&html, field).is_some(), "no {field} in:\n{html}");
+        assert!(
+            input_named(&html, field).is_some(),
+            "no {field} in:\n{html}"
+        );
     }
     assert_password_inputs_are_empty(&html);
     csrf_from(&html);
@@ -641,7 +653,10 @@ async fn the_register_form_beyond_the_limit_is_shown_again_with_the_message(back
     let response = app.post_register(&refused.register_form(&csrf)).await;
 
     assert_register_form_throttled(response).await;
-    assert!(app.auth_cookie().is_none(), "a throttled registration logged in");
+    assert!(
+        app.auth_cookie().is_none(),
+        "a throttled registration logged in"
+    );
     assert_status(
         Peer::new(&app, 2)
             .api_register(&refused.api_registration())
@@ -658,7 +673,8 @@ async fn register_posts_refused_for_their_csrf_token_do_not_count(backend: Backe
     for attempt in 1..=3 {
         let user = TestUser::generate();
         assert_status(
-            app.post_register(&user.register_form("not-the-token")).await,
+            app.post_register(&user.register_form("not-the-token"))
+                .await,
             StatusCode::FORBIDDEN,
             &format!("registration {attempt} with a wrong CSRF token"),
         )
