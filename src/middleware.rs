@@ -161,3 +161,73 @@ pub async fn security_headers(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    async fn failing() -> Result<HttpResponse, AppError> {
+        Err(AppError::internal(anyhow::anyhow!(
+            "SELECT secret FROM users: connection reset"
+        )))
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_shows_a_page_that_leaks_nothing() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(error_pages))
+                .wrap(from_fn(security_headers))
+                .route("/boom", web::get().to(failing))
+                .route("/api/boom", web::get().to(failing)),
+        )
+        .await;
+
+        let page =
+            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let html = String::from_utf8(test::read_body(page).await.to_vec()).expect("utf-8");
+        assert!(html.contains("<h1>Something went wrong</h1>"), "{html}");
+        assert!(
+            !html.contains("SELECT") && !html.contains("connection reset"),
+            "{html}"
+        );
+
+        let api =
+            test::call_service(&app, test::TestRequest::get().uri("/api/boom").to_request()).await;
+        assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = test::read_body_json(api).await;
+        assert_eq!(body, json!({"detail": "Something went wrong"}));
+    }
+
+    #[actix_web::test]
+    async fn a_declared_body_over_the_limit_is_refused_before_it_is_read() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(limit_body_size))
+                .route("/echo", web::post().to(|body: String| async move { body })),
+        )
+        .await;
+        let big = test::TestRequest::post()
+            .uri("/echo")
+            .insert_header((header::CONTENT_LENGTH, (BODY_LIMIT + 1).to_string()))
+            .set_payload(vec![b'x'; BODY_LIMIT + 1])
+            .to_request();
+        assert_eq!(
+            test::call_service(&app, big).await.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let small = test::TestRequest::post()
+            .uri("/echo")
+            .set_payload("hi")
+            .to_request();
+        assert_eq!(
+            test::call_service(&app, small).await.status(),
+            StatusCode::OK
+        );
+    }
+}
