@@ -97,7 +97,12 @@ pub fn set_flash(session: &Session, message: impl Into<String>) {
     let _ = session.insert(FLASH_KEY, message.into());
 }
 
+/// Takes the pending flash message. The session changes (and its cookie is
+/// sent again) only when there was one.
 pub fn take_flash(session: &Session) -> Option<String> {
+    if !session.contains_key(FLASH_KEY) {
+        return None;
+    }
     session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
 }
 
@@ -128,6 +133,19 @@ mod tests {
         restart(&session);
         assert!(verify_csrf(&session, Some(&old)).is_err());
         assert_eq!(take_flash(&session), None);
+    }
+
+    #[test]
+    fn reading_a_page_without_a_flash_leaves_the_session_unchanged() {
+        let req = TestRequest::default().to_srv_request();
+        let session = req.get_session();
+        csrf_token(&session);
+        session.renew();
+        let status_before = session.status();
+        assert_eq!(take_flash(&session), None);
+        assert_eq!(session.status(), status_before);
+        set_flash(&session, "hello");
+        assert_eq!(take_flash(&session).as_deref(), Some("hello"));
     }
 
     #[test]
