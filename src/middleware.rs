@@ -129,7 +129,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; object-src 'none'; ba
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// The browser-side protections, on every answer (error pages included):
-/// a strict CSP, no sniffing, no referrer, no framing, and HSTS when the
+/// a strict CSP, no sniffing, no referrer, no framing, no window sharing
+/// with other origins, and HSTS when the
 /// cookies are `Secure` (the app is then served over HTTPS).
 pub async fn security_headers(
     req: ServiceRequest,
@@ -153,6 +154,10 @@ pub async fn security_headers(
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
