@@ -101,7 +101,7 @@ pub async fn register(
 
 /// Checks an email and password from `client`.
 ///
-/// Unknown email and wrong password take the same path: one bcrypt
+/// Unknown or invalid email and wrong password take the same path: one bcrypt
 /// verification, then `InvalidCredentials`. Past the failure limits of the
 /// (email, client) pair or of the email, every attempt gets
 /// `TooManyRequests` before any password is looked at, so a right and a
@@ -112,8 +112,16 @@ pub async fn log_in(
     email: &str,
     password: &str,
 ) -> Result<Issued, AppError> {
-    let email = Email::normalize(email);
     let password = Password::for_login(password);
+    // An address that breaks the email rules has no account (and may hold
+    // what a database cannot store, such as NUL): the same verification,
+    // nothing looked up, nothing counted.
+    let Ok(email) = Email::parse(email).map(|email| email.as_str().to_owned()) else {
+        state
+            .with_hasher(move |hasher| hasher.verify_password(&password, None))
+            .await?;
+        return Err(AppError::InvalidCredentials);
+    };
     let limits = state.rate_limits;
     let pair_key = throttle::login_pair_key(&email, client);
     let email_key = throttle::login_email_key(&email);

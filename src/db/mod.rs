@@ -44,12 +44,13 @@ impl ManageConnection for ConnectionManager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the one writer; the busy timeout
-                // makes writers queue instead of failing with "database is
-                // locked".
+                // The busy timeout makes writers queue instead of failing with
+                // "database is locked". WAL is set once, by `migrate`: it stays
+                // in the file, and switching takes a lock a new connection
+                // should not wait for.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -78,6 +79,12 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
 
 /// Applies the pending migrations of the connection's backend.
 pub fn migrate(conn: &mut AnyConnection) -> anyhow::Result<Vec<String>> {
+    if let AnyConnection::Sqlite(c) = conn {
+        // WAL lets readers run beside the one writer; the mode is kept in
+        // the database file.
+        c.batch_execute("PRAGMA journal_mode = WAL")
+            .map_err(|e| anyhow::anyhow!("switching SQLite to WAL: {e}"))?;
+    }
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),

@@ -7,12 +7,20 @@ pub fn next_path(raw: Option<&str>) -> &str {
     let Some(path) = raw else {
         return FALLBACK;
     };
-    let local = path.starts_with('/')
+    // Encoded slashes and controls count as what they encode.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    if path.len() <= 2048 && is_local(path) && is_local(&decoded) {
+        path
+    } else {
+        FALLBACK
+    }
+}
+
+fn is_local(path: &str) -> bool {
+    path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')
         && !path.chars().any(char::is_control)
-        && path.len() <= 2048;
-    if local { path } else { FALLBACK }
 }
 
 #[cfg(test)]
@@ -21,7 +29,7 @@ mod tests {
 
     #[test]
     fn local_paths_are_kept() {
-        for path in ["/", "/me", "/me?tab=1", "/a/b#c"] {
+        for path in ["/", "/me", "/me?tab=1", "/a/b#c", "/me?next=%2Fme"] {
             assert_eq!(next_path(Some(path)), path);
         }
     }
@@ -39,6 +47,10 @@ mod tests {
             "javascript:alert(1)",
             "/\tevil",
             "/\n/evil.example",
+            "/%2F/evil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
         ] {
             assert_eq!(next_path(Some(raw)), "/me", "{raw:?}");
         }

@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::client::client_ip;
+use super::form::Form;
 use super::page::{Layout, render, see_other};
 use crate::auth::cookie::auth_cookie;
 use crate::auth::{self, MaybePageUser};
@@ -57,7 +58,7 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<LoginForm>,
+    Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let next = next_path(form.next.as_deref()).to_owned();
@@ -77,7 +78,7 @@ pub async fn login(
         Err(error @ (AppError::InvalidCredentials | AppError::TooManyRequests { .. })) => {
             let page = LoginPage {
                 layout: Layout::new("Log in", &session, None),
-                email: form.into_inner().email,
+                email: form.email,
                 next,
                 error: Some(error.to_string()),
             };

@@ -3,6 +3,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::form::Form;
 use super::page::see_other;
 use crate::auth::cookie::{AUTH_COOKIE, cleared_auth_cookie};
 use crate::auth::extract::cookie_user;
@@ -22,7 +23,7 @@ pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<LogoutForm>,
+    Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     if let Some(claims) = req
@@ -39,7 +40,7 @@ pub async fn logout_everywhere(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<LogoutForm>,
+    Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     if let Some(auth) = cookie_user(&req).await? {

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod api;
 pub mod client;
+pub mod form;
 pub mod health;
 pub mod home;
 pub mod login;

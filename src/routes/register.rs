@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::client::client_ip;
+use super::form::Form;
 use super::page::{Layout, render, see_other};
 use crate::auth::cookie::auth_cookie;
 use crate::auth::{self, MaybePageUser};
@@ -75,7 +76,7 @@ pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<RegisterForm>,
+    Form(form): Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let RegisterForm {
@@ -84,7 +85,7 @@ pub async fn register(
         password,
         password_confirm,
         ..
-    } = form.into_inner();
+    } = form;
     let show_again = |status, errors: &[FieldError], summary: Option<String>| {
         let layout = Layout::new("Register", &session, None);
         let mut page = RegisterPage::new(layout, username.clone(), email.clone(), errors);

@@ -101,12 +101,16 @@ async fn registrations_acknowledged_before_a_kill_on_sqlite_survive_a_restart() 
         app.wait_for_exit(Duration::from_secs(10)).is_some(),
         "the server survived kill -9"
     );
-    app.restart().await;
+    app.start_again().await;
 
     let unexpected = unexpected.lock().unwrap().clone();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(!acknowledged.is_empty(), "no registration was acknowledged");
+    eprintln!(
+        "{} registrations acknowledged before the kill",
+        acknowledged.len()
+    );
     let mut checkers = Vec::new();
     for chunk in acknowledged.chunks(acknowledged.len().div_ceil(4)) {
         let browser = app.new_browser();
@@ -151,7 +155,11 @@ async fn a_graceful_shutdown_finishes_the_requests_in_flight_and_exits_with_stat
         }));
     }
 
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        in_flight.iter().all(|request| !request.is_finished()),
+        "a registration finished before SIGTERM: nothing was in flight"
+    );
     app.signal("TERM");
 
     for request in in_flight {

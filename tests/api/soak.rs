@@ -242,6 +242,9 @@ async fn twenty_seconds_of_mixed_traffic_get_only_the_right_answers_and_memory_s
         .clone();
     let answers = tally.answers.load(Ordering::Relaxed);
     let visits = visits.load(Ordering::Relaxed);
+    eprintln!(
+        "{visits} visits, {answers} answers; VmRSS {warm} KiB after the warm-up, {end} KiB at the end"
+    );
     assert!(
         unexpected.is_empty(),
         "{} unexpected answers of {answers}: {:#?}",

@@ -1,31 +1,18 @@
 //! The JSON API: bearer tokens, no cookies, no CSRF.
 
+mod body;
+
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
+use self::body::{JsonObject, string_fields};
 use super::client::client_ip;
 use crate::auth::{self, ApiUser};
 use crate::domain::Registration;
 use crate::error::AppError;
 use crate::models::User;
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-pub struct RegisterBody {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-pub struct LoginBody {
-    email: String,
-    password: String,
-}
 
 #[derive(Serialize)]
 struct UserBody<'a> {
@@ -47,11 +34,13 @@ impl<'a> From<&'a User> for UserBody<'a> {
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RegisterBody>,
+    body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, AppError> {
     auth::count_registration(&state, client_ip(&req, &state)).await?;
-    let registration = Registration::parse(&body.username, &body.email, &body.password, None)
-        .map_err(AppError::Invalid)?;
+    let [username, email, password] =
+        string_fields(&body, ["username", "email", "password"], false)?;
+    let registration =
+        Registration::parse(&username, &email, &password, None).map_err(AppError::Invalid)?;
     let issued = auth::register(&state, registration).await?;
     Ok(HttpResponse::Created().json(UserBody::from(&issued.user)))
 }
@@ -59,10 +48,11 @@ pub async fn register(
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginBody>,
+    body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, AppError> {
     let client = client_ip(&req, &state);
-    let issued = auth::log_in(&state, client, &body.email, &body.password).await?;
+    let [email, password] = string_fields(&body, ["email", "password"], true)?;
+    let issued = auth::log_in(&state, client, &email, &password).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({

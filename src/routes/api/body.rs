@@ -1,0 +1,122 @@
+//! Reading JSON bodies: an object whose fields are strings, read exactly.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::domain::FieldError;
+use crate::error::AppError;
+
+/// A JSON object with no key twice (serde_json would keep the last one
+/// silently). Anything but an object is a deserialization error, which the
+/// JSON config turns into 422.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = JsonObject;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<JsonObject, A::Error> {
+                let mut map = Map::new();
+                let mut seen = HashSet::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(de::Error::custom("a key appears twice"));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(JsonObject(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Takes the named string fields out of an object. A missing field is `""`
+/// when `required` is false; other fields are ignored.
+pub fn string_fields<const N: usize>(
+    object: &JsonObject,
+    names: [&'static str; N],
+    required: bool,
+) -> Result<[String; N], AppError> {
+    let mut errors = Vec::new();
+    let values = names.map(|field| match object.0.get(field) {
+        Some(Value::String(value)) => value.clone(),
+        None if !required => String::new(),
+        None => {
+            errors.push(FieldError {
+                field,
+                message: "This field is required",
+            });
+            String::new()
+        }
+        Some(_) => {
+            errors.push(FieldError {
+                field,
+                message: "Must be a string",
+            });
+            String::new()
+        }
+    });
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(AppError::Invalid(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(json: &str) -> Result<JsonObject, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn only_objects_are_read() {
+        for json in [r#"["a@b.c", "pw"]"#, r#""a""#, "5", "null"] {
+            assert!(object(json).is_err_and(|e| e.is_data()), "{json}");
+        }
+        assert!(object(r#"{"email": "a@b.c"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused() {
+        assert!(object(r#"{"email": "a", "email": "b"}"#).is_err_and(|e| e.is_data()));
+    }
+
+    #[test]
+    fn fields_must_be_strings() {
+        let body = object(r#"{"email": 5, "password": "x", "extra": true}"#).expect("object");
+        let Err(AppError::Invalid(errors)) = string_fields(&body, ["email", "password"], true)
+        else {
+            panic!("a number is not a string");
+        };
+        assert_eq!(
+            errors,
+            [FieldError {
+                field: "email",
+                message: "Must be a string"
+            }]
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_empty_or_required() {
+        let body = object(r#"{"email": "a@b.c"}"#).expect("object");
+        let fields = string_fields(&body, ["email", "password"], false).ok();
+        assert_eq!(fields, Some(["a@b.c".to_owned(), String::new()]));
+        assert!(string_fields(&body, ["email", "password"], true).is_err());
+    }
+}
