@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use askama::Template;
 
+use super::static_files::STYLESHEET_URL;
 use crate::auth::Authenticated;
 use crate::error::AppError;
 use crate::session;
@@ -13,6 +14,8 @@ use crate::session;
 /// The base template's context.
 pub struct Layout {
     pub title: &'static str,
+    /// The stylesheet's versioned URL.
+    pub stylesheet: &'static str,
     /// The logged-in user's name, for the header.
     pub username: Option<String>,
     pub csrf: String,
@@ -25,6 +28,7 @@ impl Layout {
     pub fn new(title: &'static str, session: &Session, user: Option<&Authenticated>) -> Self {
         Self {
             title,
+            stylesheet: STYLESHEET_URL.as_str(),
             username: user.map(|u| u.user.username.clone()),
             csrf: session::csrf_token(session),
             flash: session::take_flash(session),
@@ -35,6 +39,7 @@ impl Layout {
     pub fn bare(title: &'static str) -> Self {
         Self {
             title,
+            stylesheet: STYLESHEET_URL.as_str(),
             username: None,
             csrf: String::new(),
             flash: None,

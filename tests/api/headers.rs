@@ -858,7 +858,7 @@ async fn error_pages_are_html_in_the_layout_without_internal_details(backend: Ba
         assert_security_headers(&case, response.headers());
         let html = response.text().await.unwrap();
         assert!(
-            html.contains("href=\"/static/style.css\""),
+            html.contains("href=\"/static/style.css?v="),
             "{case}: no stylesheet:\n{html}"
         );
         assert_eq!(html.matches("<h1").count(), 1, "{case}:\n{html}");

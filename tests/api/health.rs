@@ -1,7 +1,7 @@
 //! `GET /healthz`, static files and unknown pages.
 
 use reqwest::StatusCode;
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 
 use crate::helpers::{Backend, TestApp};
 
@@ -10,7 +10,8 @@ backend_tests! {
         the_health_check_answers_ok,
         an_unknown_page_is_not_found,
         an_unknown_static_file_is_not_found,
-        the_stylesheet_is_served_as_css;
+        the_stylesheet_is_served_as_css,
+        pages_link_a_versioned_stylesheet_cached_for_a_year;
     postgres_only:
         the_health_check_fails_when_the_database_is_gone;
 }
@@ -60,6 +61,32 @@ async fn the_stylesheet_is_served_as_css(backend: Backend) {
         .to_owned();
     assert!(content_type.starts_with("text/css"), "{content_type}");
     assert!(!response.text().await.unwrap().is_empty());
+}
+
+async fn pages_link_a_versioned_stylesheet_cached_for_a_year(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let html = app.get_home().await.text().await.unwrap();
+    let start = html
+        .find("/static/style.css?v=")
+        .expect("a versioned stylesheet link");
+    let url = &html[start..start + html[start..].find('"').unwrap()];
+
+    let versioned = app.get(url).await;
+    assert_eq!(versioned.status(), StatusCode::OK);
+    let cache = versioned.headers()[CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cache.contains("max-age=31536000") && cache.contains("immutable"),
+        "{cache}"
+    );
+
+    // Another version's URL is not kept for long: it may be a newer file.
+    let other = app.get("/static/style.css?v=0").await;
+    assert_eq!(other.status(), StatusCode::OK);
+    let cache = other.headers()[CACHE_CONTROL].to_str().unwrap().to_owned();
+    assert!(!cache.contains("immutable"), "{cache}");
 }
 
 async fn the_health_check_fails_when_the_database_is_gone(backend: Backend) {
