@@ -14,6 +14,9 @@
 //! | `GATEHOUSE_REGISTER_LIMIT` | `10/1h` registration attempts per client address |
 //! | `GATEHOUSE_TRUSTED_PROXIES` | none: comma-separated proxy addresses whose `X-Forwarded-For` counts |
 //! | `GATEHOUSE_DB_POOL_SIZE` | `16` (SQLite `:memory:` always 1) |
+//! | `GATEHOUSE_HASH_THREADS` | the number of cores |
+//! | `GATEHOUSE_HASH_QUEUE` | `256` hashes waiting at most, then 503 |
+//! | `GATEHOUSE_AUTH_CACHE_TTL` | `500ms`, at most `1s`; `0` turns the cache off |
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -145,6 +148,9 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub trusted_proxies: Vec<IpAddr>,
     pub db_pool_size: u32,
+    pub hash_threads: usize,
+    pub hash_queue: usize,
+    pub auth_cache_ttl: Duration,
 }
 
 /// At most `max` counted events per `window`.
@@ -266,6 +272,27 @@ impl Settings {
                     )
                 })?,
         };
+        let count = |name: &'static str, default: usize, max: usize| match var(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| invalid(name, format!("expected a whole number from 1 to {max}"))),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let hash_threads = count("GATEHOUSE_HASH_THREADS", cores, 256)?;
+        let hash_queue = count("GATEHOUSE_HASH_QUEUE", 256, 1_000_000)?;
+        let auth_cache_ttl = match var("GATEHOUSE_AUTH_CACHE_TTL") {
+            None => Duration::from_millis(500),
+            Some(raw) => parse_cache_ttl(&raw).ok_or_else(|| {
+                invalid(
+                    "GATEHOUSE_AUTH_CACHE_TTL",
+                    "expected 0 or a duration of at most 1s, such as 500ms",
+                )
+            })?,
+        };
         Ok(Self {
             database_url,
             bind,
@@ -276,6 +303,9 @@ impl Settings {
             rate_limits,
             trusted_proxies,
             db_pool_size,
+            hash_threads,
+            hash_queue,
+            auth_cache_ttl,
         })
     }
 }
@@ -298,6 +328,20 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     (1..=366 * 24 * 60 * 60)
         .contains(&seconds)
         .then(|| Duration::from_secs(seconds))
+}
+
+/// `0`, `250ms` or `1s`: a revocation elsewhere must be seen within a
+/// second, so nothing longer.
+fn parse_cache_ttl(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let ttl = if raw == "0" {
+        Duration::ZERO
+    } else if let Some(millis) = raw.strip_suffix("ms") {
+        Duration::from_millis(millis.parse().ok()?)
+    } else {
+        parse_duration(raw)?
+    };
+    (ttl <= Duration::from_secs(1)).then_some(ttl)
 }
 
 fn parse_flag(raw: Option<String>, default: bool) -> Option<bool> {
@@ -356,6 +400,20 @@ mod tests {
             }
         );
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn the_auth_cache_lives_a_second_at_most() {
+        assert_eq!(parse_cache_ttl("0"), Some(Duration::ZERO));
+        assert_eq!(parse_cache_ttl("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_cache_ttl("1s"), Some(Duration::from_secs(1)));
+        for bad in ["2s", "1001ms", "soon", "-5ms", ""] {
+            assert_eq!(parse_cache_ttl(bad), None, "{bad:?}");
+        }
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.auth_cache_ttl, Duration::from_millis(500));
+        assert_eq!(s.hash_queue, 256);
+        assert!(s.hash_threads >= 1);
     }
 
     #[test]
@@ -458,6 +516,9 @@ mod tests {
             ("GATEHOUSE_LOGIN_EMAIL_LIMIT", "0/1m"),
             ("GATEHOUSE_REGISTER_LIMIT", "10"),
             ("GATEHOUSE_TRUSTED_PROXIES", "proxy.local"),
+            ("GATEHOUSE_HASH_THREADS", "0"),
+            ("GATEHOUSE_HASH_QUEUE", "lots"),
+            ("GATEHOUSE_AUTH_CACHE_TTL", "5s"),
             ("GATEHOUSE_DB_POOL_SIZE", "0"),
             ("DATABASE_URL", "mysql://x"),
         ] {

@@ -37,6 +37,9 @@ pub enum AppError {
     Conflict(Taken),
     #[error("The service is unavailable right now. Please try again in a moment.")]
     Unavailable(#[source] anyhow::Error),
+    /// More password hashing is waiting than the queue holds.
+    #[error("The server is busy. Please try again in a moment.")]
+    Overloaded,
     #[error("Something went wrong")]
     Internal(#[source] anyhow::Error),
 }
@@ -86,7 +89,7 @@ impl ResponseError for AppError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +119,9 @@ impl ResponseError for AppError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             Self::TooManyRequests { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));

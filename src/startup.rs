@@ -12,6 +12,8 @@ use anyhow::Context;
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::auth::TokenKeys;
+use crate::auth::cache::AuthCache;
+use crate::auth::hash_pool::HashPool;
 use crate::auth::password::PasswordHasher;
 use crate::auth::token::unix_now;
 use crate::config::{Secret, Settings};
@@ -42,6 +44,8 @@ impl Application {
             pool: pool.clone(),
             tokens: TokenKeys::new(secret.expose(), settings.token_ttl),
             hasher: std::sync::Arc::new(PasswordHasher::new(settings.bcrypt_cost)),
+            hash_pool: HashPool::new(settings.hash_threads, settings.hash_queue),
+            auth_cache: AuthCache::new(settings.auth_cache_ttl),
             cookie_secure: settings.cookie_secure,
             rate_limits: settings.rate_limits,
             trusted_proxies: settings.trusted_proxies.clone(),

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::auth::TokenKeys;
+use crate::auth::cache::AuthCache;
+use crate::auth::hash_pool::HashPool;
 use crate::auth::password::PasswordHasher;
 use crate::config::RateLimits;
 use crate::db::{AnyConnection, Pool};
@@ -14,6 +16,8 @@ pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenKeys,
     pub hasher: Arc<PasswordHasher>,
+    pub hash_pool: HashPool,
+    pub auth_cache: AuthCache,
     pub cookie_secure: bool,
     pub rate_limits: RateLimits,
     pub trusted_proxies: Vec<IpAddr>,
@@ -35,13 +39,13 @@ impl AppState {
         .await?
     }
 
-    /// Runs bcrypt on a blocking thread, holding no connection.
+    /// Runs bcrypt on the hashing pool, holding no connection.
     pub async fn with_hasher<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
         T: Send + 'static,
     {
         let hasher = Arc::clone(&self.hasher);
-        Ok(web::block(move || work(&hasher)).await?)
+        self.hash_pool.run(move || work(&hasher)).await
     }
 }

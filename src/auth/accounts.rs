@@ -2,6 +2,7 @@
 //! for pages and API alike.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::web;
 
@@ -17,7 +18,7 @@ use crate::state::AppState;
 /// A user holding a valid, not-denylisted token of their current version.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub user: User,
+    pub user: Arc<User>,
     pub claims: Claims,
 }
 
@@ -201,20 +202,23 @@ fn issue(state: &web::Data<AppState>, user: User) -> Result<Issued, AppError> {
 /// Denylists the token until it would be refused anyway: `exp` plus leeway.
 pub async fn log_out(state: &web::Data<AppState>, claims: Claims) -> Result<(), AppError> {
     let until = claims.exp.saturating_add(LEEWAY_SECS as i64);
+    let jti = claims.jti.clone();
     state
-        .with_conn(move |conn| Ok(denylist::denylist_token(conn, &claims.jti, until)?))
-        .await
+        .with_conn(move |conn| Ok(denylist::denylist_token(conn, &jti, until)?))
+        .await?;
+    state.auth_cache.forget_token(&claims.jti);
+    Ok(())
 }
 
 /// Kills every token of the user, on every instance: their token version
 /// moves on, and each request compares it with the token's.
-pub async fn log_out_everywhere(
-    state: &web::Data<AppState>,
-    email: String,
-) -> Result<bool, AppError> {
+pub async fn log_out_everywhere(state: &web::Data<AppState>, user: &User) -> Result<(), AppError> {
+    let email = user.email.clone();
     state
         .with_conn(move |conn| Ok(user::revoke_sessions(conn, &email)?))
-        .await
+        .await?;
+    state.auth_cache.forget_user(user.id);
+    Ok(())
 }
 
 /// Turns a token into its user: signature and claims first (no database
@@ -230,16 +234,23 @@ pub async fn authenticate(
     let Some(user_id) = claims.user_id() else {
         return Ok(None);
     };
-    state
-        .with_conn(move |conn| {
-            if denylist::is_denylisted(conn, &claims.jti)? {
-                return Ok(None);
+    let user = match state.auth_cache.get(&claims.jti) {
+        Some(user) => Some(user),
+        None => {
+            let jti = claims.jti.clone();
+            let user = state
+                .with_conn(move |conn| Ok(user::find_user_unless_denylisted(conn, user_id, &jti)?))
+                .await?
+                .map(Arc::new);
+            if let Some(user) = &user {
+                state.auth_cache.insert(&claims.jti, Arc::clone(user));
             }
-            Ok(user::find_user_by_id(conn, user_id)?
-                .filter(|user| user.token_version == claims.ver)
-                .map(|user| Authenticated { user, claims }))
-        })
-        .await
+            user
+        }
+    };
+    Ok(user
+        .filter(|user| user.id == user_id && user.token_version == claims.ver)
+        .map(|user| Authenticated { user, claims }))
 }
 
 #[cfg(test)]
@@ -249,6 +260,8 @@ mod tests {
 
     use super::*;
     use crate::auth::TokenKeys;
+    use crate::auth::cache::AuthCache;
+    use crate::auth::hash_pool::HashPool;
     use crate::auth::password::PasswordHasher;
     use crate::config::{DatabaseUrl, Limit, RateLimits};
     use crate::db;
@@ -267,6 +280,8 @@ mod tests {
             pool,
             tokens: TokenKeys::new(&[7; 32], Duration::from_secs(60)),
             hasher: Arc::new(PasswordHasher::new(cost)),
+            hash_pool: HashPool::new(1, 16),
+            auth_cache: AuthCache::new(Duration::from_millis(500)),
             cookie_secure: false,
             rate_limits: RateLimits {
                 enabled: rate_limits,

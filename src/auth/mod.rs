@@ -2,8 +2,10 @@
 //! a token into a user.
 
 pub mod accounts;
+pub mod cache;
 pub mod cookie;
 pub mod extract;
+pub mod hash_pool;
 pub mod password;
 pub mod throttle;
 pub mod token;

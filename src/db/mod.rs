@@ -70,11 +70,19 @@ impl ManageConnection for ConnectionManager {
 /// Builds the pool without waiting for a connection: start-up checks the
 /// database with [`migrate`] instead.
 pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
-    r2d2::Pool::builder()
+    let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+    let mut builder = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(CONNECTION_TIMEOUT)
-        .build_unchecked(ConnectionManager { url: url.clone() })
+        // A server may drop a connection, so PostgreSQL connections are
+        // checked before each use; a SQLite file has nothing to drop.
+        .test_on_check_out(!sqlite);
+    if url.is_memory() {
+        // Each in-memory connection is its own database: keep the one.
+        builder = builder.max_lifetime(None).idle_timeout(None);
+    }
+    builder.build_unchecked(ConnectionManager { url: url.clone() })
 }
 
 /// Applies the pending migrations of the connection's backend.

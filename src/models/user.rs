@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 
 use crate::db::AnyConnection;
-use crate::schema::users;
+use crate::schema::{denylisted_tokens, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -52,6 +52,22 @@ impl Taken {
 pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> QueryResult<Option<User>> {
     users::table
         .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The user of a token, in one query with the denylist check: `None` when
+/// the user is gone or the token's `jti` is denylisted.
+pub fn find_user_unless_denylisted(
+    conn: &mut AnyConnection,
+    id: i32,
+    jti: &str,
+) -> QueryResult<Option<User>> {
+    let denylisted = denylisted_tokens::table.find(jti);
+    users::table
+        .find(id)
+        .filter(diesel::dsl::not(diesel::dsl::exists(denylisted)))
         .select(User::as_select())
         .first(conn)
         .optional()

@@ -44,7 +44,7 @@ pub async fn logout_everywhere(
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     if let Some(auth) = cookie_user(&req).await? {
-        log_out_everywhere(&state, auth.user.email).await?;
+        log_out_everywhere(&state, &auth.user).await?;
     }
     Ok(logged_out(
         &session,

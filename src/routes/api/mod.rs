@@ -73,5 +73,5 @@ pub async fn logout(
 pub async fn me(ApiUser(auth): ApiUser) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(UserBody::from(&auth.user))
+        .json(UserBody::from(auth.user.as_ref()))
 }

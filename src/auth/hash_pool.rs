@@ -1,0 +1,115 @@
+//! A dedicated pool for bcrypt: as many threads as cores, at the lowest OS
+//! priority so that page views win the CPU during a login storm, and a
+//! bounded queue, so that a storm past its depth gets 503 instead of piling
+//! up work nobody waits for any more.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crate::error::AppError;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct HashPool {
+    queue: SyncSender<Job>,
+}
+
+impl HashPool {
+    /// Starts `threads` workers; at most `depth` jobs wait for one.
+    pub fn new(threads: usize, depth: usize) -> Self {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(depth);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..threads.max(1) {
+            let jobs = Arc::clone(&jobs);
+            let spawned = thread::Builder::new()
+                .name(format!("gatehouse-hash-{n}"))
+                .spawn(move || work(&jobs));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a hashing thread");
+            }
+        }
+        Self { queue }
+    }
+
+    /// Runs `job` on the pool and waits for its answer without blocking the
+    /// caller's thread. A full queue is `AppError::Overloaded`.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, AppError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone (client disconnected): nobody to tell.
+            let _ = answer.send(job());
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(AppError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "the hashing pool is gone"
+                )));
+            }
+        }
+        answered
+            .await
+            .map_err(|_| AppError::internal(anyhow::anyhow!("a hashing job was lost")))
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    if let Err(error) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(?error, "cannot lower the priority of a hashing thread");
+    }
+    loop {
+        // The lock is held only while waiting for the next job.
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn jobs_run_and_answer() {
+        let pool = HashPool::new(2, 4);
+        assert_eq!(pool.run(|| 6 * 7).await.ok(), Some(42));
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_is_refused_not_piled_up() {
+        let pool = Arc::new(HashPool::new(1, 1));
+        let gate = Arc::new(Barrier::new(2));
+        // One job holds the only thread until the gate opens, one waits in
+        // the queue; the third finds the queue full.
+        let busy = actix_web::rt::spawn({
+            let (pool, gate) = (Arc::clone(&pool), Arc::clone(&gate));
+            async move { pool.run(move || gate.wait().is_leader()).await }
+        });
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        let queued = actix_web::rt::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.run(|| 1).await }
+        });
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(pool.run(|| 2).await, Err(AppError::Overloaded)));
+        gate.wait();
+        assert!(busy.await.is_ok());
+        assert_eq!(queued.await.ok().and_then(Result::ok), Some(1));
+    }
+}
