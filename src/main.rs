@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gatehouse::cli::{Cli, Command, UserCommand};
+use gatehouse::commands;
 use gatehouse::config::Settings;
-use gatehouse::startup::{self, Application};
+use gatehouse::startup::Application;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,10 +30,10 @@ fn main() -> ExitCode {
                 .await?;
             Ok(())
         }),
-        Command::Migrate => startup::migrate(&settings),
+        Command::Migrate => commands::migrate(&settings),
         Command::User {
             action: UserCommand::RevokeSessions { email },
-        } => match startup::revoke_sessions(&settings, &email) {
+        } => match commands::revoke_sessions(&settings, &email) {
             Ok(true) => {
                 tracing::info!(email = %email, "revoked every session of the user");
                 Ok(())
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
             Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
             Err(error) => Err(error),
         },
-        Command::PurgeDenylist => startup::purge_denylist(&settings).map(|count| {
+        Command::PurgeDenylist => commands::purge_denylist(&settings).map(|count| {
             tracing::info!(count, "purged expired denylist rows");
         }),
     };

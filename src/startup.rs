@@ -18,10 +18,10 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::token::unix_now;
 use crate::config::{Secret, Settings};
 use crate::db::{self, Pool};
-use crate::domain::{Email, FieldError};
+use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::middleware::{BODY_LIMIT, error_pages, limit_body_size, security_headers};
-use crate::models::{denylist, rate_limit, secret, user};
+use crate::models::{denylist, rate_limit, secret};
 use crate::routes::{account, api, health, home, login, logout, not_found, register, static_files};
 use crate::session::session_middleware;
 use crate::state::AppState;
@@ -145,54 +145,14 @@ async fn prepare_database(
     .await?
 }
 
-/// Runs migrations for `gatehouse migrate`.
-pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = db::build_pool(&settings.database_url, 1);
-    let mut conn = pool
-        .get()
-        .with_context(|| format!("cannot connect to the database ({})", settings.database_url))?;
-    let applied = db::migrate(&mut conn)?;
-    tracing::info!(
-        count = applied.len(),
-        backend = settings.database_url.backend_name(),
-        "migrations applied"
-    );
-    Ok(())
-}
-
-/// Deletes expired denylist rows for `gatehouse purge-denylist`.
-pub fn purge_denylist(settings: &Settings) -> anyhow::Result<usize> {
-    let pool = db::build_pool(&settings.database_url, 1);
-    let mut conn = pool
-        .get()
-        .with_context(|| format!("cannot connect to the database ({})", settings.database_url))?;
-    db::migrate(&mut conn)?;
-    Ok(denylist::purge_expired(&mut conn, unix_now())?)
-}
-
-/// Kills every token of a user for `gatehouse user revoke-sessions EMAIL`;
-/// `false` when no user has that email.
-pub fn revoke_sessions(settings: &Settings, email: &str) -> anyhow::Result<bool> {
-    let pool = db::build_pool(&settings.database_url, 1);
-    let mut conn = pool
-        .get()
-        .with_context(|| format!("cannot connect to the database ({})", settings.database_url))?;
-    db::migrate(&mut conn)?;
-    Ok(user::revoke_sessions(&mut conn, &Email::normalize(email))?)
-}
-
 async fn purge_periodically(pool: Pool) {
     let mut interval = actix_web::rt::time::interval(PURGE_INTERVAL);
     loop {
         interval.tick().await;
         let pool = pool.clone();
-        let purged = web::block(move || -> anyhow::Result<usize> {
-            let mut conn = pool.get()?;
-            let now = unix_now();
-            rate_limit::purge_expired(&mut conn, now)?;
-            Ok(denylist::purge_expired(&mut conn, now)?)
-        })
-        .await;
+        let purged =
+            web::block(move || -> anyhow::Result<usize> { Ok(purge_expired(&mut *pool.get()?)?) })
+                .await;
         match purged {
             Ok(Ok(0)) => {}
             Ok(Ok(count)) => tracing::info!(count, "purged expired denylist rows"),
@@ -202,6 +162,14 @@ async fn purge_periodically(pool: Pool) {
             Err(error) => tracing::warn!(%error, "purging the denylist failed"),
         }
     }
+}
+
+/// Deletes denylist rows and rate-limit counters that no longer matter;
+/// returns how many denylist rows went.
+pub fn purge_expired(conn: &mut db::AnyConnection) -> diesel::QueryResult<usize> {
+    let now = unix_now();
+    rate_limit::purge_expired(conn, now)?;
+    denylist::purge_expired(conn, now)
 }
 
 fn form_config() -> web::FormConfig {

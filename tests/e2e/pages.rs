@@ -1,0 +1,205 @@
+//! Using the pages as a person does: fields found by their label, buttons
+//! and links by their text, keys typed one by one; and a tour of every page.
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+
+use crate::driver::Browser;
+use crate::helpers::TestUser;
+
+/// A string as an XPath literal (the texts used here have no `'`).
+fn literal(text: &str) -> String {
+    assert!(!text.contains('\''), "{text:?} needs another quote");
+    format!("'{text}'")
+}
+
+impl Browser {
+    /// The input that the `<label>` reading `label` is for.
+    pub async fn field(&self, label: &str) -> Element {
+        let xpath = format!("//label[normalize-space()={}]", literal(label));
+        let tag = match self.client.find(Locator::XPath(&xpath)).await {
+            Ok(tag) => tag,
+            Err(e) => panic!("no label {label:?} on {}: {e}", self.path().await),
+        };
+        let id = tag
+            .attr("for")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the label {label:?} has no `for`"));
+        self.client
+            .find(Locator::Id(&id))
+            .await
+            .unwrap_or_else(|e| panic!("label {label:?} is for #{id}, which is missing: {e}"))
+    }
+
+    /// Clicks into the field labelled `label` and types `text`.
+    pub async fn type_into(&self, label: &str, text: &str) {
+        let field = self.field(label).await;
+        field.click().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// What the field labelled `label` holds now.
+    pub async fn value_of(&self, label: &str) -> String {
+        self.field(label)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    async fn click_and_wait(&self, xpath: &str, what: &str) {
+        let target = match self.client.find(Locator::XPath(xpath)).await {
+            Ok(target) => target,
+            Err(e) => panic!("no {what} on {}: {e}", self.path().await),
+        };
+        self.mark_document().await;
+        target.click().await.unwrap();
+        self.wait_for_new_document().await;
+    }
+
+    /// Clicks the button reading `text` in the page's main content and
+    /// waits for the next page.
+    pub async fn press(&self, text: &str) {
+        let xpath = format!("//main//button[normalize-space()={}]", literal(text));
+        self.click_and_wait(&xpath, &format!("button {text:?}"))
+            .await;
+    }
+
+    /// Clicks the button reading `text` in the site header.
+    pub async fn press_in_header(&self, text: &str) {
+        let xpath = format!("//header//button[normalize-space()={}]", literal(text));
+        self.click_and_wait(&xpath, &format!("header button {text:?}"))
+            .await;
+    }
+
+    /// Follows the first link reading `text`.
+    pub async fn follow(&self, text: &str) {
+        let xpath = format!("//a[normalize-space()={}]", literal(text));
+        self.click_and_wait(&xpath, &format!("link {text:?}")).await;
+    }
+
+    /// Fills in the registration form from the start page's link.
+    pub async fn register(&self, user: &TestUser) {
+        self.goto("/").await;
+        self.follow("Register").await;
+        self.type_into("Username", &user.username).await;
+        self.type_into("Email", &user.email).await;
+        self.type_into("Password", &user.password).await;
+        self.type_into("Confirm password", &user.password).await;
+        self.press("Create account").await;
+    }
+
+    /// Fills in the login form on the current page and sends it.
+    pub async fn log_in_here(&self, email: &str, password: &str) {
+        self.type_into("Email", email).await;
+        self.type_into("Password", password).await;
+        self.press("Log in").await;
+    }
+
+    /// Opens the login page and logs in; lands on the account page.
+    pub async fn log_in(&self, user: &TestUser) {
+        self.goto("/login").await;
+        self.log_in_here(&user.email, &user.password).await;
+        assert_eq!(self.path().await, "/me", "logging in did not lead to /me");
+    }
+}
+
+/// Every kind of page, in the order of a tour that starts and ends logged
+/// out: anonymous pages first, then the logged-in ones, then the login page
+/// that says "You have been logged out".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Home,
+    Register,
+    RegisterErrors,
+    Login,
+    LoginError,
+    NotFound,
+    HomeSignedIn,
+    Account,
+    LoggedOut,
+}
+
+impl Page {
+    pub const ALL: [Page; 9] = [
+        Page::Home,
+        Page::Register,
+        Page::RegisterErrors,
+        Page::Login,
+        Page::LoginError,
+        Page::NotFound,
+        Page::HomeSignedIn,
+        Page::Account,
+        Page::LoggedOut,
+    ];
+
+    /// Used in screenshot names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Page::Home => "home",
+            Page::Register => "register",
+            Page::RegisterErrors => "register-errors",
+            Page::Login => "login",
+            Page::LoginError => "login-error",
+            Page::NotFound => "not-found",
+            Page::HomeSignedIn => "home-signed-in",
+            Page::Account => "account",
+            Page::LoggedOut => "logged-out",
+        }
+    }
+
+    /// Whether the page shows an error summary.
+    pub fn has_errors(self) -> bool {
+        matches!(self, Page::RegisterErrors | Page::LoginError)
+    }
+
+    /// Brings the browser to this page, in tour order (`user` is registered).
+    pub async fn reach(self, browser: &Browser, user: &TestUser) {
+        match self {
+            Page::Home => browser.goto("/").await,
+            Page::Register => browser.goto("/register").await,
+            Page::RegisterErrors => {
+                browser.goto("/register").await;
+                browser.type_into("Username", "ab").await;
+                browser.type_into("Email", "not-an-email").await;
+                browser.type_into("Password", "short").await;
+                browser.type_into("Confirm password", "shorter").await;
+                browser.press("Create account").await;
+            }
+            Page::Login => browser.goto("/login").await,
+            Page::LoginError => {
+                browser.goto("/login").await;
+                browser.log_in_here(&user.email, "not-the-password").await;
+            }
+            Page::NotFound => browser.goto("/no/such/page").await,
+            Page::HomeSignedIn => {
+                browser.log_in(user).await;
+                browser.goto("/").await;
+            }
+            Page::Account => browser.goto("/me").await,
+            Page::LoggedOut => {
+                browser.goto("/me").await;
+                browser.press("Log out").await;
+            }
+        }
+        let text = browser.text().await;
+        let expected = match self {
+            Page::Home => "Log in",
+            Page::Register => "Create an account",
+            Page::RegisterErrors => "Password must be at least 8 characters",
+            Page::Login => "Log in",
+            Page::LoginError => "Invalid email or password",
+            Page::NotFound => "Page not found",
+            Page::HomeSignedIn => "Signed in as",
+            Page::Account => user.email.as_str(),
+            Page::LoggedOut => "You have been logged out",
+        };
+        assert!(
+            text.contains(expected),
+            "{self:?}: no {expected:?} on {}:\n{text}",
+            browser.path().await
+        );
+    }
+}
