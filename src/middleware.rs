@@ -69,7 +69,11 @@ pub async fn error_pages(
         // AppError already answers in JSON.
         return Ok(res.map_into_left_body());
     }
-    let message = error.map_or_else(|| default_message(status).to_owned(), ToString::to_string);
+    // The error's own words, unless they would only repeat the heading.
+    let message = error
+        .map(ToString::to_string)
+        .filter(|message| api || message != heading(status))
+        .unwrap_or_else(|| default_message(status).to_owned());
     let (request, old) = res.into_parts();
     let mut fresh = if api {
         HttpResponse::build(status).json(json!({ "detail": message }))
