@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    gatehouse::telemetry::init();
+    let _log_writer = gatehouse::telemetry::init();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(async {
             Application::build(settings)

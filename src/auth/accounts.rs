@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: Arc<User>,
-    pub claims: Claims,
+    pub claims: Arc<Claims>,
 }
 
 /// A freshly issued token.
@@ -200,7 +200,7 @@ fn issue(state: &web::Data<AppState>, user: User) -> Result<Issued, AppError> {
 }
 
 /// Denylists the token until it would be refused anyway: `exp` plus leeway.
-pub async fn log_out(state: &web::Data<AppState>, claims: Claims) -> Result<(), AppError> {
+pub async fn log_out(state: &web::Data<AppState>, claims: &Claims) -> Result<(), AppError> {
     let until = claims.exp.saturating_add(LEEWAY_SECS as i64);
     let jti = claims.jti.clone();
     state
@@ -228,29 +228,30 @@ pub async fn authenticate(
     state: &web::Data<AppState>,
     token: &str,
 ) -> Result<Option<Authenticated>, AppError> {
+    if let Some(hit) = state.auth_cache.get(token, unix_now()) {
+        return Ok(Some(Authenticated {
+            user: hit.user,
+            claims: hit.claims,
+        }));
+    }
     let Some(claims) = state.tokens.verify(token) else {
         return Ok(None);
     };
     let Some(user_id) = claims.user_id() else {
         return Ok(None);
     };
-    let user = match state.auth_cache.get(&claims.jti) {
-        Some(user) => Some(user),
-        None => {
-            let jti = claims.jti.clone();
-            let user = state
-                .with_conn(move |conn| Ok(user::find_user_unless_denylisted(conn, user_id, &jti)?))
-                .await?
-                .map(Arc::new);
-            if let Some(user) = &user {
-                state.auth_cache.insert(&claims.jti, Arc::clone(user));
-            }
-            user
-        }
-    };
-    Ok(user
-        .filter(|user| user.id == user_id && user.token_version == claims.ver)
-        .map(|user| Authenticated { user, claims }))
+    let jti = claims.jti.clone();
+    let user = state
+        .with_conn(move |conn| Ok(user::find_user_unless_denylisted(conn, user_id, &jti)?))
+        .await?
+        .filter(|user| user.token_version == claims.ver);
+    Ok(user.map(|user| {
+        let (user, claims) = (Arc::new(user), Arc::new(claims));
+        state
+            .auth_cache
+            .insert(token, Arc::clone(&user), Arc::clone(&claims));
+        Authenticated { user, claims }
+    }))
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
-//! A short-lived cache of authenticated tokens, so that a page view needs no
-//! database round trip.
+//! A short-lived cache of authenticated tokens, so that a page view needs
+//! neither a database round trip nor a second signature check.
 //!
-//! The promise it keeps: a token revoked on this instance (logout, "log out
-//! everywhere") is dropped from the cache at once; a token revoked on
-//! another instance or by the operator's command is refused here as soon as
-//! its entry expires, within `ttl` (default 500 ms, well inside the one
-//! second allowed).
+//! Entries are keyed by the token itself and made only after the token
+//! passed every check, so a hit is as good as a check. The promise the cache
+//! keeps: a token revoked on this instance (logout, "log out everywhere") is
+//! dropped at once; a token revoked on another instance or by the
+//! operator's command is refused here as soon as its entry expires, within
+//! `ttl` (default 500 ms, at most 1 s).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::auth::token::{Claims, LEEWAY_SECS};
 use crate::models::User;
 
 /// At most this many tokens are cached; past it the cache starts over, so
@@ -22,8 +24,11 @@ pub struct AuthCache {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-struct Entry {
-    user: Arc<User>,
+/// A token that passed every check, with its user.
+#[derive(Clone)]
+pub struct Entry {
+    pub user: Arc<User>,
+    pub claims: Arc<Claims>,
     until: Instant,
 }
 
@@ -42,15 +47,17 @@ impl AuthCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The user of a token checked within the last `ttl`.
-    pub fn get(&self, jti: &str) -> Option<Arc<User>> {
+    /// The user and claims of `token` if it passed every check within the
+    /// last `ttl` and has not expired since (`now` in Unix seconds).
+    pub fn get(&self, token: &str, now: i64) -> Option<Entry> {
         let entries = self.entries();
-        let entry = entries.get(jti)?;
-        (entry.until > Instant::now()).then(|| Arc::clone(&entry.user))
+        let entry = entries.get(token)?;
+        let expired = entry.claims.exp.saturating_add(LEEWAY_SECS as i64) < now;
+        (entry.until > Instant::now() && !expired).then(|| entry.clone())
     }
 
-    /// Remembers that `jti` was valid for `user` just now.
-    pub fn insert(&self, jti: &str, user: Arc<User>) {
+    /// Remembers that `token` passed every check just now.
+    pub fn insert(&self, token: &str, user: Arc<User>, claims: Arc<Claims>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -62,18 +69,20 @@ impl AuthCache {
                 entries.clear();
             }
         }
+        let until = now + self.ttl;
         entries.insert(
-            jti.to_owned(),
+            token.to_owned(),
             Entry {
                 user,
-                until: now + self.ttl,
+                claims,
+                until,
             },
         );
     }
 
     /// Drops one token (it was just logged out).
     pub fn forget_token(&self, jti: &str) {
-        self.entries().remove(jti);
+        self.entries().retain(|_, entry| entry.claims.jti != jti);
     }
 
     /// Drops every token of a user (logged out everywhere).
@@ -86,6 +95,8 @@ impl AuthCache {
 mod tests {
     use super::*;
 
+    const NOW: i64 = 1_000_000;
+
     fn user(id: i32) -> Arc<User> {
         Arc::new(User {
             id,
@@ -96,39 +107,59 @@ mod tests {
         })
     }
 
-    #[test]
-    fn an_entry_lives_for_the_ttl_only() {
-        let cache = AuthCache::new(Duration::from_millis(30));
-        cache.insert("a", user(1));
-        assert_eq!(cache.get("a").map(|u| u.id), Some(1));
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get("a").is_none());
+    fn claims(jti: &str, exp: i64) -> Arc<Claims> {
+        Arc::new(Claims {
+            sub: "1".into(),
+            exp,
+            iat: NOW,
+            jti: jti.into(),
+            iss: "gatehouse".into(),
+            ver: 0,
+            nbf: None,
+        })
     }
 
     #[test]
-    fn forgetting_works_by_token_and_by_user() {
+    fn an_entry_lives_for_the_ttl_only() {
+        let cache = AuthCache::new(Duration::from_millis(30));
+        cache.insert("t", user(1), claims("a", NOW + 60));
+        assert_eq!(cache.get("t", NOW).map(|e| e.user.id), Some(1));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get("t", NOW).is_none());
+    }
+
+    #[test]
+    fn an_expired_token_is_not_served_from_the_cache() {
         let cache = AuthCache::new(Duration::from_secs(60));
-        cache.insert("a", user(1));
-        cache.insert("b", user(1));
-        cache.insert("c", user(2));
+        cache.insert("t", user(1), claims("a", NOW));
+        assert!(cache.get("t", NOW + LEEWAY_SECS as i64).is_some());
+        assert!(cache.get("t", NOW + LEEWAY_SECS as i64 + 1).is_none());
+    }
+
+    #[test]
+    fn forgetting_works_by_token_id_and_by_user() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        cache.insert("t1", user(1), claims("a", NOW + 60));
+        cache.insert("t2", user(1), claims("b", NOW + 60));
+        cache.insert("t3", user(2), claims("c", NOW + 60));
         cache.forget_token("c");
-        assert!(cache.get("c").is_none());
+        assert!(cache.get("t3", NOW).is_none());
         cache.forget_user(1);
-        assert!(cache.get("a").is_none() && cache.get("b").is_none());
+        assert!(cache.get("t1", NOW).is_none() && cache.get("t2", NOW).is_none());
     }
 
     #[test]
     fn a_zero_ttl_caches_nothing() {
         let cache = AuthCache::new(Duration::ZERO);
-        cache.insert("a", user(1));
-        assert!(cache.get("a").is_none());
+        cache.insert("t", user(1), claims("a", NOW + 60));
+        assert!(cache.get("t", NOW).is_none());
     }
 
     #[test]
     fn the_cache_stays_bounded() {
         let cache = AuthCache::new(Duration::from_secs(60));
         for n in 0..(MAX_ENTRIES + 10) {
-            cache.insert(&n.to_string(), user(1));
+            cache.insert(&n.to_string(), user(1), claims("a", NOW + 60));
         }
         assert!(cache.entries().len() <= MAX_ENTRIES);
     }

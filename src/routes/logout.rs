@@ -30,7 +30,7 @@ pub async fn logout(
         .cookie(AUTH_COOKIE)
         .and_then(|c| state.tokens.verify(c.value()))
     {
-        log_out(&state, claims).await?;
+        log_out(&state, &claims).await?;
     }
     Ok(logged_out(&session, &state, "You have been logged out"))
 }

@@ -66,7 +66,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     ApiUser(auth): ApiUser,
 ) -> Result<HttpResponse, AppError> {
-    auth::log_out(&state, auth.claims).await?;
+    auth::log_out(&state, &auth.claims).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
