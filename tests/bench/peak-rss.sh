@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # peak-rss.sh LOG CMD...: runs CMD and, when told to stop, appends its peak
-# resident memory (VmHWM from /proc, in KiB) to LOG, one line per run.
+# resident memory (VmHWM from /proc, in KiB) to LOG, one line per run:
+# the name of the directory it runs in (the scenario) and the peak.
 # Used as the TARGET_CMD of ../shared/bench/run-bench.sh (see BENCHMARKS.md).
 set -u
 log=$1
@@ -15,7 +16,7 @@ record() {
 }
 finish() {
   record
-  echo "$hwm" >> "$log"
+  echo "$(basename "$PWD") $hwm" >> "$log"
   kill -TERM "$pid" 2>/dev/null
   wait "$pid"
   exit 0
@@ -25,4 +26,4 @@ while kill -0 "$pid" 2>/dev/null; do
   record
   sleep 0.2
 done
-echo "$hwm" >> "$log"
+echo "$(basename "$PWD") $hwm" >> "$log"
