@@ -19,10 +19,6 @@ pub fn denylist_token(conn: &mut AnyConnection, jti: &str, expires_at: i64) -> Q
     }
 }
 
-pub fn is_denylisted(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(denylisted_tokens::table.find(jti))).get_result(conn)
-}
-
 /// Deletes the rows of tokens that have expired anyway; returns how many.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
     diesel::delete(denylisted_tokens::table.filter(denylisted_tokens::expires_at.lt(now)))

@@ -49,14 +49,6 @@ impl Taken {
     }
 }
 
-pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> QueryResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// The user of a token, in one query with the denylist check: `None` when
 /// the user is gone or the token's `jti` is denylisted.
 pub fn find_user_unless_denylisted(
