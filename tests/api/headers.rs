@@ -7,8 +7,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, Browser, LOGIN_FOR_ME, TestApp, TestUser, attribute, csrf_from, find_csrf,
-    input_named, json_body, location,
+    Backend, Browser, FORM, LEAKS, LOGIN_FOR_ME, TestApp, TestUser, attribute, csrf_from,
+    find_csrf, input_named, json_body, location,
 };
 
 backend_tests!(
@@ -34,20 +34,6 @@ const HSTS: &str = "strict-transport-security";
 const SEC_FETCH_SITE: &str = "sec-fetch-site";
 const CLEAR_SITE_DATA: &str = "clear-site-data";
 const ONE_YEAR: u64 = 31_536_000;
-
-/// Text that would show serde, SQL or a panic leaking into an answer.
-const LEAKS: [&str; 8] = [
-    "invalid type",
-    "missing field",
-    "expected",
-    "line 1 column",
-    "SELECT",
-    "INSERT",
-    "panicked",
-    "diesel",
-];
-
-const FORM: &str = "application/x-www-form-urlencoded";
 
 fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
     headers

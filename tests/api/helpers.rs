@@ -47,6 +47,21 @@ pub const USERNAME_TAKEN: &str = "Username already taken";
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const LOGGED_OUT: &str = "You have been logged out";
 
+/// Text that would show serde, SQL or a panic leaking into an answer.
+pub const LEAKS: [&str; 8] = [
+    "invalid type",
+    "missing field",
+    "expected",
+    "line 1 column",
+    "SELECT",
+    "INSERT",
+    "panicked",
+    "diesel",
+];
+
+/// The content type of an HTML form post.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
 /// The database a test runs against.
 #[derive(Clone, Debug)]
 pub enum Backend {

@@ -13,8 +13,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, Browser, EMAIL_INVALID, INVALID_CREDENTIALS, PASSWORD_TOO_SHORT,
-    PASSWORDS_DIFFER, TestApp, TestUser, USERNAME_LENGTH, json_body, set_cookie,
+    AUTH_COOKIE, Backend, Browser, EMAIL_INVALID, FORM, INVALID_CREDENTIALS, LEAKS,
+    PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, TestApp, TestUser, USERNAME_LENGTH, json_body,
+    set_cookie,
 };
 
 backend_tests!(
@@ -44,19 +45,6 @@ backend_tests!(
     sql_looking_input_is_stored_literally_or_refused_never_executed,
 );
 
-/// Text that would show serde, SQL or a panic leaking into an answer.
-const LEAKS: [&str; 8] = [
-    "invalid type",
-    "missing field",
-    "expected",
-    "line 1 column",
-    "SELECT",
-    "INSERT",
-    "panicked",
-    "diesel",
-];
-
-const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 /// Comfortably over the 16 KiB limit.
 const OVERSIZED: usize = 20 * 1024;
