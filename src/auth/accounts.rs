@@ -163,17 +163,19 @@ pub async fn log_in(
             if let Some(hash) = &rehashed {
                 user.hashed_password.clone_from(hash);
             }
-            state
-                .with_conn(move |conn| {
-                    if let Some(hash) = rehashed {
-                        user::update_password_hash(conn, id, &hash)?;
-                    }
-                    if limits.enabled {
-                        rate_limit::reset(conn, &pair_key)?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            if rehashed.is_some() || limits.enabled {
+                state
+                    .with_conn(move |conn| {
+                        if let Some(hash) = rehashed {
+                            user::update_password_hash(conn, id, &hash)?;
+                        }
+                        if limits.enabled {
+                            rate_limit::reset(conn, &pair_key)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+            }
             issue(state, user)
         }
         _ => {
