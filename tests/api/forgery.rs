@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, assert_api_unauthorized, base64url_encode,
-    json_body, jwt_claims, location, now, random_secret,
+    json_body, jwt_claims, location, now, random_secret, spawn_with_known_secret,
 };
 
 backend_tests!(
@@ -41,11 +41,7 @@ struct Forge {
 }
 
 async fn forge(backend: Backend) -> Forge {
-    let secret = random_secret();
-    let app = TestApp::builder(backend)
-        .env("GATEHOUSE_SECRET", &secret)
-        .spawn()
-        .await;
+    let (app, secret) = spawn_with_known_secret(backend).await;
     let (_, id, _) = app.user_with_token().await;
     let (_, other_id, _) = app.user_with_token().await;
     Forge {

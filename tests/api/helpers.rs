@@ -1166,6 +1166,17 @@ pub fn valid_claims(id: i64) -> Value {
     })
 }
 
+/// A server started with a `GATEHOUSE_SECRET` the test knows, so it can
+/// sign tokens itself; returns the server and the secret.
+pub async fn spawn_with_known_secret(backend: Backend) -> (TestApp, String) {
+    let secret = random_secret();
+    let app = TestApp::builder(backend)
+        .env("GATEHOUSE_SECRET", &secret)
+        .spawn()
+        .await;
+    (app, secret)
+}
+
 /// A random secret long enough for `GATEHOUSE_SECRET`.
 pub fn random_secret() -> String {
     format!(

@@ -189,6 +189,18 @@ async fn fail_logins(peer: &Peer, email: &str, count: usize) {
     }
 }
 
+/// Makes `count` failed logins through the form, each answered 401.
+async fn fail_form_logins(app: &TestApp, email: &str, count: usize) {
+    for attempt in 1..=count {
+        assert_status(
+            app.login_via_form(email, WRONG_PASSWORD).await,
+            StatusCode::UNAUTHORIZED,
+            &format!("failed form login {attempt}"),
+        )
+        .await;
+    }
+}
+
 async fn five_failed_logins_throttle_the_sixth_even_with_the_right_password(backend: Backend) {
     let app = throttled_app(backend, &[]).await;
     let user = registered_user(&app).await;
@@ -243,14 +255,7 @@ async fn a_throttled_login_form_is_shown_again_with_the_message_and_the_email_ke
 ) {
     let app = throttled_app(backend, &[("GATEHOUSE_LOGIN_LIMIT", "3/1m")]).await;
     let user = registered_user(&app).await;
-    for attempt in 1..=3 {
-        assert_status(
-            app.login_via_form(&user.email, WRONG_PASSWORD).await,
-            StatusCode::UNAUTHORIZED,
-            &format!("failed form login {attempt}"),
-        )
-        .await;
-    }
+    fail_form_logins(&app, &user.email, 3).await;
 
     let response = app.login_via_form(&user.email, &user.password).await;
 
@@ -285,14 +290,7 @@ async fn a_throttled_login_form_looks_the_same_for_the_right_and_the_wrong_passw
 ) {
     let app = throttled_app(backend, &[("GATEHOUSE_LOGIN_LIMIT", "3/1m")]).await;
     let user = registered_user(&app).await;
-    for attempt in 1..=3 {
-        assert_status(
-            app.login_via_form(&user.email, WRONG_PASSWORD).await,
-            StatusCode::UNAUTHORIZED,
-            &format!("failed form login {attempt}"),
-        )
-        .await;
-    }
+    fail_form_logins(&app, &user.email, 3).await;
 
     let right = app.login_via_form(&user.email, &user.password).await;
     let wrong = app.login_via_form(&user.email, WRONG_PASSWORD).await;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, assert_api_unauthorized, assert_redirects_to,
     auth_set_cookie, base64url_encode, json_body, jwt_claims, now, random_secret, sign_token,
-    sign_token_with, valid_claims,
+    sign_token_with, spawn_with_known_secret, valid_claims,
 };
 
 backend_tests!(
@@ -32,11 +32,7 @@ struct Signed {
 }
 
 async fn spawn_with_secret(backend: Backend) -> Signed {
-    let secret = random_secret();
-    let app = TestApp::builder(backend)
-        .env("GATEHOUSE_SECRET", &secret)
-        .spawn()
-        .await;
+    let (app, secret) = spawn_with_known_secret(backend).await;
     let (_, id, _) = app.user_with_token().await;
     Signed { app, secret, id }
 }
