@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::auth::token::{Claims, LEEWAY_SECS};
+use crate::auth::token::{Claims, is_expired};
 use crate::models::User;
 
 /// At most this many tokens are cached; past it the cache starts over, so
@@ -48,11 +48,11 @@ impl AuthCache {
     }
 
     /// The user and claims of `token` if it passed every check within the
-    /// last `ttl` and has not expired since (`now` in Unix seconds).
-    pub fn get(&self, token: &str, now: i64) -> Option<Entry> {
+    /// last `ttl` and has not expired since (`now_ms` in Unix milliseconds).
+    pub fn get(&self, token: &str, now_ms: i64) -> Option<Entry> {
         let entries = self.entries();
         let entry = entries.get(token)?;
-        let expired = entry.claims.exp.saturating_add(LEEWAY_SECS as i64) < now;
+        let expired = is_expired(entry.claims.exp, now_ms);
         (entry.until > Instant::now() && !expired).then(|| entry.clone())
     }
 
@@ -96,6 +96,7 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_000_000;
+    const NOW_MS: i64 = NOW * 1000;
 
     fn user(id: i32) -> Arc<User> {
         Arc::new(User {
@@ -123,17 +124,17 @@ mod tests {
     fn an_entry_lives_for_the_ttl_only() {
         let cache = AuthCache::new(Duration::from_millis(30));
         cache.insert("t", user(1), claims("a", NOW + 60));
-        assert_eq!(cache.get("t", NOW).map(|e| e.user.id), Some(1));
+        assert_eq!(cache.get("t", NOW_MS).map(|e| e.user.id), Some(1));
         std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get("t", NOW).is_none());
+        assert!(cache.get("t", NOW_MS).is_none());
     }
 
     #[test]
     fn an_expired_token_is_not_served_from_the_cache() {
         let cache = AuthCache::new(Duration::from_secs(60));
         cache.insert("t", user(1), claims("a", NOW));
-        assert!(cache.get("t", NOW + LEEWAY_SECS as i64).is_some());
-        assert!(cache.get("t", NOW + LEEWAY_SECS as i64 + 1).is_none());
+        assert!(cache.get("t", NOW_MS + 5000).is_some());
+        assert!(cache.get("t", NOW_MS + 5001).is_none());
     }
 
     #[test]
@@ -143,16 +144,16 @@ mod tests {
         cache.insert("t2", user(1), claims("b", NOW + 60));
         cache.insert("t3", user(2), claims("c", NOW + 60));
         cache.forget_token("c");
-        assert!(cache.get("t3", NOW).is_none());
+        assert!(cache.get("t3", NOW_MS).is_none());
         cache.forget_user(1);
-        assert!(cache.get("t1", NOW).is_none() && cache.get("t2", NOW).is_none());
+        assert!(cache.get("t1", NOW_MS).is_none() && cache.get("t2", NOW_MS).is_none());
     }
 
     #[test]
     fn a_zero_ttl_caches_nothing() {
         let cache = AuthCache::new(Duration::ZERO);
         cache.insert("t", user(1), claims("a", NOW + 60));
-        assert!(cache.get("t", NOW).is_none());
+        assert!(cache.get("t", NOW_MS).is_none());
     }
 
     #[test]

@@ -7,17 +7,20 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::error::AppError;
+use crate::auth::Error;
+use crate::auth::password::PasswordHasher;
 
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct HashPool {
     queue: SyncSender<Job>,
+    hasher: Arc<PasswordHasher>,
 }
 
 impl HashPool {
-    /// Starts `threads` workers; at most `depth` jobs wait for one.
-    pub fn new(threads: usize, depth: usize) -> Self {
+    /// Starts `threads` workers for `hasher`; at most `depth` jobs wait for
+    /// one.
+    pub fn new(hasher: PasswordHasher, threads: usize, depth: usize) -> Self {
         let (queue, jobs) = mpsc::sync_channel::<Job>(depth);
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..threads.max(1) {
@@ -29,33 +32,42 @@ impl HashPool {
                 tracing::error!(%error, "cannot start a hashing thread");
             }
         }
-        Self { queue }
+        Self {
+            queue,
+            hasher: Arc::new(hasher),
+        }
     }
 
-    /// Runs `job` on the pool and waits for its answer without blocking the
-    /// caller's thread. A full queue is `AppError::Overloaded`.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, AppError>
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// Runs `job` with the hasher on the pool, inside the caller's tracing
+    /// span, and waits for its answer without blocking the caller's thread.
+    /// A full queue is `Error::Overloaded`.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, Error>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&PasswordHasher) -> T + Send + 'static,
         T: Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
+        let hasher = Arc::clone(&self.hasher);
+        let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            let _entered = span.enter();
             // The caller may have gone (client disconnected): nobody to tell.
-            let _ = answer.send(job());
+            let _ = answer.send(job(&hasher));
         });
         match self.queue.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(AppError::Overloaded),
+            Err(TrySendError::Full(_)) => return Err(Error::Overloaded),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "the hashing pool is gone"
-                )));
+                return Err(Error::internal(anyhow::anyhow!("the hashing pool is gone")));
             }
         }
         answered
             .await
-            .map_err(|_| AppError::internal(anyhow::anyhow!("a hashing job was lost")))
+            .map_err(|_| Error::internal(anyhow::anyhow!("a hashing job was lost")))
     }
 }
 
@@ -85,29 +97,29 @@ mod tests {
 
     use super::*;
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn jobs_run_and_answer() {
-        let pool = HashPool::new(2, 4);
-        assert_eq!(pool.run(|| 6 * 7).await.ok(), Some(42));
+        let pool = HashPool::new(PasswordHasher::new(4), 2, 4);
+        assert_eq!(pool.run(|_| 6 * 7).await.ok(), Some(42));
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_full_queue_is_refused_not_piled_up() {
-        let pool = Arc::new(HashPool::new(1, 1));
+        let pool = Arc::new(HashPool::new(PasswordHasher::new(4), 1, 1));
         let gate = Arc::new(Barrier::new(2));
         // One job holds the only thread until the gate opens, one waits in
         // the queue; the third finds the queue full.
-        let busy = actix_web::rt::spawn({
+        let busy = tokio::spawn({
             let (pool, gate) = (Arc::clone(&pool), Arc::clone(&gate));
-            async move { pool.run(move || gate.wait().is_leader()).await }
+            async move { pool.run(move |_| gate.wait().is_leader()).await }
         });
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        let queued = actix_web::rt::spawn({
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued = tokio::spawn({
             let pool = Arc::clone(&pool);
-            async move { pool.run(|| 1).await }
+            async move { pool.run(|_| 1).await }
         });
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        assert!(matches!(pool.run(|| 2).await, Err(AppError::Overloaded)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(pool.run(|_| 2).await, Err(Error::Overloaded)));
         gate.wait();
         assert!(busy.await.is_ok());
         assert_eq!(queued.await.ok().and_then(Result::ok), Some(1));

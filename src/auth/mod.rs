@@ -1,17 +1,19 @@
-//! Authentication that is not HTTP: accounts, passwords, tokens, and turning
-//! a token into a user.
+//! The core: accounts, passwords, tokens, throttling. It knows nothing of
+//! HTTP; the server's handlers and the command line call the same
+//! [`Accounts`] methods with plain values.
 
 pub mod accounts;
 pub mod cache;
-pub mod cookie;
-pub mod extract;
+mod client;
+mod database;
+mod error;
 pub mod hash_pool;
 pub mod password;
 pub mod throttle;
 pub mod token;
 
-pub use accounts::{
-    Authenticated, authenticate, count_registration, log_in, log_out, log_out_everywhere, register,
-};
-pub use extract::{ApiUser, MaybePageUser, PageUser};
+pub use accounts::{Accounts, Authenticated, Credentials, Issued, NewAccount};
+pub use client::Client;
+pub use database::Database;
+pub use error::Error;
 pub use token::{Claims, TokenKeys};

@@ -9,6 +9,7 @@ pub const ISSUER: &str = "gatehouse";
 /// Clock skew tolerated on `exp` and `nbf`; a denylisted token is kept on the
 /// list this much longer than its `exp`.
 pub const LEEWAY_SECS: u64 = 5;
+const LEEWAY_MILLIS: i64 = LEEWAY_SECS as i64 * 1000;
 /// Our tokens are about 300 bytes; anything far larger is refused before it
 /// is decoded.
 const MAX_TOKEN_BYTES: usize = 4096;
@@ -94,13 +95,30 @@ impl TokenKeys {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
-        (claims.user_id().is_some() && !claims.jti.is_empty()).then_some(claims)
+        // jsonwebtoken counts the leeway against whole seconds, which lets
+        // a token live up to a second longer; this check is exact.
+        let valid = claims.user_id().is_some()
+            && !claims.jti.is_empty()
+            && !is_expired(claims.exp, unix_now_millis());
+        valid.then_some(claims)
     }
+}
+
+/// Whether a token whose `exp` is `exp` (Unix seconds) is refused at
+/// `now_ms` (Unix milliseconds): once `exp` plus the leeway has passed.
+pub fn is_expired(exp: i64, now_ms: i64) -> bool {
+    now_ms > exp.saturating_mul(1000).saturating_add(LEEWAY_MILLIS)
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -211,6 +229,15 @@ mod tests {
             keys.verify(&sign(claims, Algorithm::HS256, SECRET))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_leeway_ends_to_the_millisecond() {
+        let exp = 1_000_000;
+        assert!(!is_expired(exp, exp * 1000));
+        assert!(!is_expired(exp, exp * 1000 + 5000));
+        assert!(is_expired(exp, exp * 1000 + 5001));
+        assert!(is_expired(exp, exp * 1000 + 5999));
     }
 
     #[test]

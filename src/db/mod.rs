@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -85,14 +85,65 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
     builder.build_unchecked(ConnectionManager { url: url.clone() })
 }
 
+/// The PostgreSQL advisory lock that instances take turns on while they
+/// migrate and bootstrap the secret (any number, fixed for gatehouse).
+const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
+
+/// Runs `work` while no other process does the same on this database:
+/// diesel's migrations take no lock, so instances starting together on a
+/// fresh database would race to create the same tables. PostgreSQL holds a
+/// session advisory lock; SQLite an immediate transaction, which other
+/// writers wait for (the busy timeout).
+pub fn with_migration_lock<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .map_err(|e| anyhow::anyhow!("waiting for the migration lock: {e}"))?;
+            let outcome = work(conn);
+            let unlocked =
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            let value = outcome?;
+            unlocked.map_err(|e| anyhow::anyhow!("releasing the migration lock: {e}"))?;
+            Ok(value)
+        }
+        AnyConnection::Sqlite(lite) => {
+            // WAL cannot be switched on inside a transaction.
+            set_wal(lite)?;
+            // Begun through diesel's transaction manager, so the migration
+            // harness's own transactions nest inside as savepoints.
+            AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")
+                .map_err(|e| anyhow::anyhow!("waiting for the migration lock: {e}"))?;
+            let outcome = work(conn);
+            let AnyConnection::Sqlite(lite) = conn else {
+                unreachable!("the connection changed its backend");
+            };
+            match outcome {
+                Ok(value) => {
+                    AnsiTransactionManager::commit_transaction(lite)
+                        .map_err(|e| anyhow::anyhow!("committing the migrations: {e}"))?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(lite);
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// WAL lets readers run beside the one writer; the mode is kept in the
+/// database file, so it is set once, here.
+fn set_wal(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    conn.batch_execute("PRAGMA journal_mode = WAL")
+        .map_err(|e| anyhow::anyhow!("switching SQLite to WAL: {e}"))
+}
+
 /// Applies the pending migrations of the connection's backend.
 pub fn migrate(conn: &mut AnyConnection) -> anyhow::Result<Vec<String>> {
-    if let AnyConnection::Sqlite(c) = conn {
-        // WAL lets readers run beside the one writer; the mode is kept in
-        // the database file.
-        c.batch_execute("PRAGMA journal_mode = WAL")
-            .map_err(|e| anyhow::anyhow!("switching SQLite to WAL: {e}"))?;
-    }
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),

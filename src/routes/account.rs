@@ -3,9 +3,8 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
-use super::page::{Layout, render};
-use crate::auth::PageUser;
-use crate::error::AppError;
+use crate::web::page::{Layout, render};
+use crate::web::{AppError, PageUser};
 
 #[derive(Template)]
 #[template(path = "account.html")]

@@ -1,14 +1,10 @@
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 
-use crate::state::AppState;
+use crate::auth::Accounts;
 
 /// 200 `ok` when the database answers a query, 503 when it does not.
-pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let answered = state
-        .with_conn(|conn| Ok(conn.batch_execute("SELECT 1")?))
-        .await;
-    match answered {
+pub async fn healthz(accounts: web::Data<Accounts>) -> HttpResponse {
+    match accounts.check_database().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body("ok"),

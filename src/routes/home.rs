@@ -3,9 +3,8 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
-use super::page::{Layout, render};
-use crate::auth::MaybePageUser;
-use crate::error::AppError;
+use crate::web::page::{Layout, render};
+use crate::web::{AppError, MaybeUser};
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -13,10 +12,7 @@ pub struct HomePage {
     pub layout: Layout,
 }
 
-pub async fn home(
-    session: Session,
-    MaybePageUser(user): MaybePageUser,
-) -> Result<HttpResponse, AppError> {
+pub async fn home(session: Session, MaybeUser(user): MaybeUser) -> Result<HttpResponse, AppError> {
     render(
         StatusCode::OK,
         &HomePage {

@@ -1,19 +1,14 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::client::client_ip;
-use super::form::Form;
-use super::page::{Layout, render, see_other};
-use crate::auth::cookie::auth_cookie;
-use crate::auth::{self, MaybePageUser};
+use crate::auth::{self, Accounts, Credentials};
 use crate::domain::next_path;
-use crate::error::AppError;
-use crate::session;
-use crate::state::AppState;
+use crate::web::form::Form;
+use crate::web::page::{Layout, form_again, render, see_other};
+use crate::web::{AppError, AuthCookies, ClientAddr, MaybeUser, session};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -42,7 +37,7 @@ pub struct LoginPage {
 
 pub async fn login_form(
     session: Session,
-    MaybePageUser(user): MaybePageUser,
+    MaybeUser(user): MaybeUser,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let page = LoginPage {
@@ -56,40 +51,35 @@ pub async fn login_form(
 
 pub async fn login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    cookies: web::Data<AuthCookies>,
     session: Session,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let next = next_path(form.next.as_deref()).to_owned();
-    let client = client_ip(&req, &state);
-    match auth::log_in(&state, client, &form.email, &form.password).await {
+    let credentials = Credentials {
+        email: form.email.clone(),
+        password: form.password,
+    };
+    match accounts.log_in(credentials, client).await {
         Ok(issued) => {
             session::restart(&session);
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
             Ok(see_other(&next)
-                .cookie(auth_cookie(
-                    issued.token,
-                    state.tokens.ttl(),
-                    state.cookie_secure,
-                ))
+                .cookie(cookies.holding(issued.token))
                 .finish())
         }
-        Err(error @ (AppError::InvalidCredentials | AppError::TooManyRequests { .. })) => {
+        Err(error @ (auth::Error::InvalidCredentials | auth::Error::TooManyRequests { .. })) => {
             let page = LoginPage {
                 layout: Layout::new("Log in", &session, None),
                 email: form.email,
                 next,
                 error: Some(error.to_string()),
             };
-            let mut response = render(error.status_code(), &page)?;
-            if let AppError::TooManyRequests { retry_after } = error {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, retry_after.into());
-            }
-            Ok(response)
+            form_again(&error.into(), &page)
         }
-        Err(other) => Err(other),
+        Err(other) => Err(other.into()),
     }
 }

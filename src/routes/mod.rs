@@ -1,21 +1,23 @@
-//! HTTP handlers, one module per URL. Handlers parse, call one function of
-//! `auth`, and map the result to a page, JSON or a redirect.
+//! HTTP handlers, one module per URL. Handlers parse, call one method of
+//! `auth::Accounts`, and map the result to a page, JSON or a redirect.
 
 pub mod account;
 pub mod api;
-pub mod client;
-pub mod form;
 pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
-pub mod page;
 pub mod register;
 pub mod static_files;
 
-use crate::error::AppError;
+use crate::web::{ApiError, AppError};
 
-/// Anything no route claims.
+/// Anything no page route claims.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::NotFound)
+}
+
+/// Anything no API route claims.
+pub async fn api_not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(AppError::NotFound.into())
 }

@@ -1,20 +1,14 @@
 use actix_session::Session;
-use actix_web::ResponseError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::client::client_ip;
-use super::form::Form;
-use super::page::{Layout, render, see_other};
-use crate::auth::cookie::auth_cookie;
-use crate::auth::{self, MaybePageUser};
-use crate::domain::{FieldError, Registration};
-use crate::error::AppError;
-use crate::session;
-use crate::state::AppState;
+use crate::auth::{self, Accounts, NewAccount};
+use crate::domain::FieldError;
+use crate::web::form::Form;
+use crate::web::page::{Layout, form_again, render, see_other};
+use crate::web::{AppError, AuthCookies, ClientAddr, MaybeUser, session};
 
 #[derive(Deserialize)]
 pub struct RegisterForm {
@@ -63,7 +57,7 @@ impl RegisterPage {
 
 pub async fn register_form(
     session: Session,
-    MaybePageUser(user): MaybePageUser,
+    MaybeUser(user): MaybeUser,
 ) -> Result<HttpResponse, AppError> {
     let layout = Layout::new("Register", &session, user.as_ref());
     render(
@@ -74,57 +68,44 @@ pub async fn register_form(
 
 pub async fn register(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    cookies: web::Data<AuthCookies>,
     session: Session,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    let RegisterForm {
-        username,
-        email,
-        password,
-        password_confirm,
-        ..
-    } = form;
-    let show_again = |status, errors: &[FieldError], summary: Option<String>| {
-        let layout = Layout::new("Register", &session, None);
-        let mut page = RegisterPage::new(layout, username.clone(), email.clone(), errors);
-        page.summary = summary;
-        render(status, &page)
+    let (username, email) = (form.username.clone(), form.email.clone());
+    let input = NewAccount {
+        username: form.username,
+        email: form.email,
+        password: form.password,
+        password_confirm: Some(form.password_confirm),
     };
-    if let Err(error @ AppError::TooManyRequests { retry_after }) =
-        auth::count_registration(&state, client_ip(&req, &state)).await
-    {
-        let mut response = show_again(error.status_code(), &[], Some(error.to_string()))?;
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, retry_after.into());
-        return Ok(response);
-    }
-    let registration =
-        match Registration::parse(&username, &email, &password, Some(&password_confirm)) {
-            Ok(registration) => registration,
-            Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, &errors, None),
-        };
-    match auth::register(&state, registration).await {
+    let error = match accounts.register(input, client).await {
         Ok(issued) => {
             session::restart(&session);
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
-            Ok(see_other("/me")
-                .cookie(auth_cookie(
-                    issued.token,
-                    state.tokens.ttl(),
-                    state.cookie_secure,
-                ))
-                .finish())
+            return Ok(see_other("/me")
+                .cookie(cookies.holding(issued.token))
+                .finish());
         }
-        Err(AppError::Conflict(taken)) => {
-            let errors = [FieldError {
+        Err(error) => error,
+    };
+    let (errors, summary) = match &error {
+        auth::Error::Invalid(errors) => (errors.clone(), None),
+        auth::Error::Conflict(taken) => (
+            vec![FieldError {
                 field: taken.field(),
                 message: taken.message(),
-            }];
-            show_again(StatusCode::CONFLICT, &errors, None)
-        }
-        Err(other) => Err(other),
-    }
+            }],
+            None,
+        ),
+        auth::Error::TooManyRequests { .. } => (Vec::new(), Some(error.to_string())),
+        _ => return Err(error.into()),
+    };
+    let layout = Layout::new("Register", &session, None);
+    let mut page = RegisterPage::new(layout, username, email, &errors);
+    page.summary = summary;
+    form_again(&error.into(), &page)
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::AppError;
+use crate::web::AppError;
 
 const STYLESHEET: &str = include_str!("../../static/style.css");
 

@@ -6,8 +6,9 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::auth;
 use crate::domain::FieldError;
-use crate::error::AppError;
+use crate::web::ApiError;
 
 /// A JSON object with no key twice (serde_json would keep the last one
 /// silently). Anything but an object is a deserialization error, which the
@@ -48,7 +49,7 @@ pub fn string_fields<const N: usize>(
     object: &JsonObject,
     names: [&'static str; N],
     required: bool,
-) -> Result<[String; N], AppError> {
+) -> Result<[String; N], ApiError> {
     let mut errors = Vec::new();
     let values = names.map(|field| match object.0.get(field) {
         Some(Value::String(value)) => value.clone(),
@@ -71,7 +72,7 @@ pub fn string_fields<const N: usize>(
     if errors.is_empty() {
         Ok(values)
     } else {
-        Err(AppError::Invalid(errors))
+        Err(auth::Error::Invalid(errors).into())
     }
 }
 
@@ -99,7 +100,8 @@ mod tests {
     #[test]
     fn fields_must_be_strings() {
         let body = object(r#"{"email": 5, "password": "x", "extra": true}"#).expect("object");
-        let Err(AppError::Invalid(errors)) = string_fields(&body, ["email", "password"], true)
+        let Err(ApiError(crate::web::AppError::Auth(auth::Error::Invalid(errors)))) =
+            string_fields(&body, ["email", "password"], true)
         else {
             panic!("a number is not a string");
         };

@@ -2,17 +2,14 @@
 
 mod body;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 
 use self::body::{JsonObject, string_fields};
-use super::client::client_ip;
-use crate::auth::{self, ApiUser};
-use crate::domain::Registration;
-use crate::error::AppError;
+use crate::auth::{Accounts, Credentials, NewAccount};
 use crate::models::User;
-use crate::state::AppState;
+use crate::web::{ApiError, ApiUser, ClientAddr};
 
 #[derive(Serialize)]
 struct UserBody<'a> {
@@ -32,45 +29,51 @@ impl<'a> From<&'a User> for UserBody<'a> {
 }
 
 pub async fn register(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    ClientAddr(client): ClientAddr,
     body: web::Json<JsonObject>,
-) -> Result<HttpResponse, AppError> {
-    auth::count_registration(&state, client_ip(&req, &state)).await?;
+) -> Result<HttpResponse, ApiError> {
     let [username, email, password] =
         string_fields(&body, ["username", "email", "password"], false)?;
-    let registration =
-        Registration::parse(&username, &email, &password, None).map_err(AppError::Invalid)?;
-    let issued = auth::register(&state, registration).await?;
-    Ok(HttpResponse::Created().json(UserBody::from(&issued.user)))
+    let input = NewAccount {
+        username,
+        email,
+        password,
+        password_confirm: None,
+    };
+    let issued = accounts.register(input, client).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(UserBody::from(&issued.user)))
 }
 
 pub async fn login(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    accounts: web::Data<Accounts>,
+    ClientAddr(client): ClientAddr,
     body: web::Json<JsonObject>,
-) -> Result<HttpResponse, AppError> {
-    let client = client_ip(&req, &state);
+) -> Result<HttpResponse, ApiError> {
     let [email, password] = string_fields(&body, ["email", "password"], true)?;
-    let issued = auth::log_in(&state, client, &email, &password).await?;
+    let issued = accounts
+        .log_in(Credentials { email, password }, client)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({
             "access_token": issued.token,
             "token_type": "bearer",
-            "expires_in": state.tokens.ttl().as_secs(),
+            "expires_in": accounts.token_ttl().as_secs(),
         })))
 }
 
 pub async fn logout(
-    state: web::Data<AppState>,
-    ApiUser(auth): ApiUser,
-) -> Result<HttpResponse, AppError> {
-    auth::log_out(&state, &auth.claims).await?;
+    accounts: web::Data<Accounts>,
+    ApiUser { token, .. }: ApiUser,
+) -> Result<HttpResponse, ApiError> {
+    accounts.log_out(&token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn me(ApiUser(auth): ApiUser) -> HttpResponse {
+pub async fn me(ApiUser { auth, .. }: ApiUser) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(UserBody::from(auth.user.as_ref()))

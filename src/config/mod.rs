@@ -3,8 +3,9 @@
 //! | variable | default |
 //! | --- | --- |
 //! | `DATABASE_URL` | `sqlite://gatehouse.db` |
-//! | `GATEHOUSE_BIND` | `127.0.0.1:8080` |
+//! | `GATEHOUSE_BIND` | `127.0.0.1:8080` (a host name works too) |
 //! | `GATEHOUSE_SECRET` | generated once, kept in the database |
+//! | `GATEHOUSE_SECRET_FILE` | unset: a file holding the secret instead |
 //! | `GATEHOUSE_TOKEN_TTL` | `15m` |
 //! | `GATEHOUSE_BCRYPT_COST` | `12` |
 //! | `GATEHOUSE_COOKIE_SECURE` | `true` |
@@ -12,15 +13,23 @@
 //! | `GATEHOUSE_LOGIN_LIMIT` | `5/15m` failed logins per email and client address |
 //! | `GATEHOUSE_LOGIN_EMAIL_LIMIT` | `20/15m` failed logins per email |
 //! | `GATEHOUSE_REGISTER_LIMIT` | `10/1h` registration attempts per client address |
-//! | `GATEHOUSE_TRUSTED_PROXIES` | none: comma-separated proxy addresses whose `X-Forwarded-For` counts |
+//! | `GATEHOUSE_TRUSTED_PROXIES` | none: proxy addresses or CIDR ranges whose `X-Forwarded-For` counts |
 //! | `GATEHOUSE_DB_POOL_SIZE` | `16` (SQLite `:memory:` always 1) |
 //! | `GATEHOUSE_HASH_THREADS` | the number of cores |
 //! | `GATEHOUSE_HASH_QUEUE` | `256` hashes waiting at most, then 503 |
 //! | `GATEHOUSE_AUTH_CACHE_TTL` | `500ms`, at most `1s`; `0` turns the cache off |
+//!
+//! Durations use humantime's syntax (`30s`, `15m`, `1h30m`, `7d`).
+
+pub mod env;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+
+use ipnet::IpNet;
+
+use self::env::{Env, duration, flag, number};
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -140,13 +149,14 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
-    pub bind: SocketAddr,
+    /// The addresses `GATEHOUSE_BIND` resolved to, in order.
+    pub bind: Vec<SocketAddr>,
     pub secret: Option<Secret>,
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
     pub cookie_secure: bool,
     pub rate_limits: RateLimits,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     pub db_pool_size: u32,
     pub hash_threads: usize,
     pub hash_queue: usize,
@@ -167,7 +177,7 @@ impl Limit {
         let max = max.trim().parse().ok().filter(|n| *n >= 1)?;
         Some(Self {
             max,
-            window: parse_duration(window)?,
+            window: parse_window(window)?,
         })
     }
 }
@@ -190,109 +200,59 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Parses settings from any variable lookup; pure, for tests.
+    /// One warning line per variable that looks like a setting but is
+    /// not one, from the process environment.
+    pub fn unknown_variables() -> Vec<String> {
+        env::unknown_variables(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()))
+    }
+
+    /// Parses settings from any variable lookup.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| get(name).filter(|v| !v.is_empty());
+        let env = Env::new(get);
         let database_url = DatabaseUrl::parse(
-            &var("DATABASE_URL").unwrap_or_else(|| "sqlite://gatehouse.db".into()),
+            &env.var("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://gatehouse.db".into()),
         )?;
-        let bind = var("GATEHOUSE_BIND")
-            .unwrap_or_else(|| "127.0.0.1:8080".into())
-            .parse()
-            .map_err(|_| {
-                invalid(
-                    "GATEHOUSE_BIND",
-                    "expected an address with a port, such as 127.0.0.1:8080",
-                )
-            })?;
-        let secret = var("GATEHOUSE_SECRET")
-            .map(|s| Secret::parse(s, "GATEHOUSE_SECRET"))
-            .transpose()?;
-        let token_ttl = match var("GATEHOUSE_TOKEN_TTL") {
-            None => Duration::from_secs(15 * 60),
-            Some(raw) => parse_duration(&raw).ok_or_else(|| {
-                invalid(
-                    "GATEHOUSE_TOKEN_TTL",
-                    "expected a positive number with a unit s, m, h or d, such as 15m",
-                )
-            })?,
-        };
-        let bcrypt_cost = match var("GATEHOUSE_BCRYPT_COST") {
-            None => 12,
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|cost| (4..=31).contains(cost))
-                .ok_or_else(|| {
-                    invalid(
-                        "GATEHOUSE_BCRYPT_COST",
-                        "expected a whole number from 4 to 31",
-                    )
-                })?,
-        };
-        let cookie_secure = parse_flag(var("GATEHOUSE_COOKIE_SECURE"), true)
-            .ok_or_else(|| invalid("GATEHOUSE_COOKIE_SECURE", "expected true or false"))?;
+        let default_bind = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
+        let bind = env.parsed("GATEHOUSE_BIND", default_bind, resolve_bind)?;
+        let secret = read_secret(&env)?;
+        let token_ttl = env.parsed("GATEHOUSE_TOKEN_TTL", Duration::from_secs(15 * 60), |raw| {
+            duration(raw)
+                .filter(|ttl| (Duration::from_secs(1)..=MAX_TOKEN_TTL).contains(ttl))
+                .ok_or_else(|| "expected a duration from 1s to 366d, such as 15m or 1h30m".into())
+        })?;
+        let bcrypt_cost = env.parsed("GATEHOUSE_BCRYPT_COST", 12, number(4..=31))?;
+        let cookie_secure = env.parsed("GATEHOUSE_COOKIE_SECURE", true, flag)?;
         let limit = |name: &'static str, default: &str| {
-            Limit::parse(&var(name).unwrap_or_else(|| default.into()))
-                .ok_or_else(|| invalid(name, "expected COUNT/DURATION, such as 5/15m"))
+            let parse = |raw: &str| {
+                Limit::parse(raw).ok_or_else(|| "expected COUNT/DURATION, such as 5/15m".to_owned())
+            };
+            env.parsed(name, parse(default).map_err(|m| invalid(name, m))?, parse)
         };
         let rate_limits = RateLimits {
-            enabled: parse_flag(var("GATEHOUSE_RATE_LIMITS"), true)
-                .ok_or_else(|| invalid("GATEHOUSE_RATE_LIMITS", "expected on or off"))?,
+            enabled: env.parsed("GATEHOUSE_RATE_LIMITS", true, flag)?,
             login_pair: limit("GATEHOUSE_LOGIN_LIMIT", "5/15m")?,
             login_email: limit("GATEHOUSE_LOGIN_EMAIL_LIMIT", "20/15m")?,
             register: limit("GATEHOUSE_REGISTER_LIMIT", "10/1h")?,
         };
-        let trusted_proxies = var("GATEHOUSE_TRUSTED_PROXIES")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(|a| a.parse::<IpAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                invalid(
-                    "GATEHOUSE_TRUSTED_PROXIES",
-                    "expected IP addresses separated by commas",
-                )
-            })?;
-        let db_pool_size = match var("GATEHOUSE_DB_POOL_SIZE") {
-            _ if database_url.is_memory() => 1,
-            None => 16,
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "GATEHOUSE_DB_POOL_SIZE",
-                        "expected a whole number from 1 to 1024",
-                    )
-                })?,
-        };
-        let count = |name: &'static str, default: usize, max: usize| match var(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| invalid(name, format!("expected a whole number from 1 to {max}"))),
+        let trusted_proxies =
+            env.parsed("GATEHOUSE_TRUSTED_PROXIES", Vec::new(), parse_networks)?;
+        let db_pool_size = match database_url.is_memory() {
+            true => 1,
+            false => env.parsed("GATEHOUSE_DB_POOL_SIZE", 16, number(1..=1024))?,
         };
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let hash_threads = count("GATEHOUSE_HASH_THREADS", cores, 256)?;
-        let hash_queue = count("GATEHOUSE_HASH_QUEUE", 256, 1_000_000)?;
-        let auth_cache_ttl = match var("GATEHOUSE_AUTH_CACHE_TTL") {
-            None => Duration::from_millis(500),
-            Some(raw) => parse_cache_ttl(&raw).ok_or_else(|| {
-                invalid(
-                    "GATEHOUSE_AUTH_CACHE_TTL",
-                    "expected 0 or a duration of at most 1s, such as 500ms",
-                )
-            })?,
-        };
+        let hash_threads = env.parsed("GATEHOUSE_HASH_THREADS", cores, number(1..=256))?;
+        let hash_queue = env.parsed("GATEHOUSE_HASH_QUEUE", 256, number(1..=1_000_000))?;
+        let auth_cache_ttl = env.parsed(
+            "GATEHOUSE_AUTH_CACHE_TTL",
+            Duration::from_millis(500),
+            |raw| {
+                duration(raw)
+                    .filter(|ttl| *ttl <= Duration::from_secs(1))
+                    .ok_or_else(|| "expected 0 or a duration of at most 1s, such as 500ms".into())
+            },
+        )?;
         Ok(Self {
             database_url,
             bind,
@@ -310,49 +270,71 @@ impl Settings {
     }
 }
 
-/// `30s`, `15m`, `12h`, `7d`; a bare number counts seconds.
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
-        _ => return None,
-    };
-    let seconds = number.checked_mul(scale)?;
-    // A token must live at least a second and expire within a year.
-    (1..=366 * 24 * 60 * 60)
-        .contains(&seconds)
-        .then(|| Duration::from_secs(seconds))
-}
+/// The longest token lifetime accepted.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
-/// `0`, `250ms` or `1s`: a revocation elsewhere must be seen within a
-/// second, so nothing longer.
-fn parse_cache_ttl(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let ttl = if raw == "0" {
-        Duration::ZERO
-    } else if let Some(millis) = raw.strip_suffix("ms") {
-        Duration::from_millis(millis.parse().ok()?)
-    } else {
-        parse_duration(raw)?
-    };
-    (ttl <= Duration::from_secs(1)).then_some(ttl)
-}
-
-fn parse_flag(raw: Option<String>, default: bool) -> Option<bool> {
-    match raw.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
-        None => Some(default),
-        Some(v) => match v.as_str() {
-            "true" | "on" | "1" | "yes" => Some(true),
-            "false" | "off" | "0" | "no" => Some(false),
-            _ => None,
-        },
+/// `HOST:PORT`, the host an address or a name (resolved now, once).
+fn resolve_bind(raw: &str) -> Result<Vec<SocketAddr>, String> {
+    const EXPECTED: &str = "expected HOST:PORT, such as 127.0.0.1:8080 or localhost:8080";
+    let (host, port) = raw.rsplit_once(':').ok_or(EXPECTED)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(EXPECTED.into());
     }
+    let addresses: Vec<SocketAddr> = raw
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve {host}: {error}"))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    Ok(addresses)
+}
+
+/// The secret from `GATEHOUSE_SECRET` or from the file `GATEHOUSE_SECRET_FILE`
+/// names (a container secret), never both.
+fn read_secret(env: &Env<impl Fn(&str) -> Option<String>>) -> Result<Option<Secret>, ConfigError> {
+    match (
+        env.var("GATEHOUSE_SECRET"),
+        env.var("GATEHOUSE_SECRET_FILE"),
+    ) {
+        (Some(_), Some(_)) => Err(invalid(
+            "GATEHOUSE_SECRET_FILE",
+            "set GATEHOUSE_SECRET or GATEHOUSE_SECRET_FILE, not both",
+        )),
+        (Some(secret), None) => Secret::parse(secret, "GATEHOUSE_SECRET").map(Some),
+        (None, Some(path)) => {
+            let raw = std::fs::read_to_string(&path).map_err(|error| {
+                invalid(
+                    "GATEHOUSE_SECRET_FILE",
+                    format!("cannot read {path}: {error}"),
+                )
+            })?;
+            // Files usually end with a newline that is no part of the secret.
+            let secret = raw.trim_end_matches(['\n', '\r']).to_owned();
+            Secret::parse(secret, "GATEHOUSE_SECRET_FILE").map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Addresses or CIDR ranges separated by commas: `10.0.0.0/8, ::1`.
+fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{item:?} is neither an IP address nor a CIDR range such as 10.0.0.0/8")
+                })
+        })
+        .collect()
+}
+
+/// A rate-limit window: a positive duration of at most a year.
+fn parse_window(raw: &str) -> Option<Duration> {
+    duration(raw.trim()).filter(|window| (Duration::from_secs(1)..=MAX_TOKEN_TTL).contains(window))
 }
 
 #[cfg(test)]
@@ -372,7 +354,7 @@ mod tests {
     fn defaults_follow_the_contract() {
         let s = settings(&[]).expect("defaults are valid");
         assert_eq!(s.database_url, DatabaseUrl::Sqlite("gatehouse.db".into()));
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.bind, ["127.0.0.1:8080".parse().expect("address")]);
         assert!(s.secret.is_none());
         assert_eq!(s.token_ttl, Duration::from_secs(900));
         assert_eq!(s.bcrypt_cost, 12);
@@ -404,11 +386,13 @@ mod tests {
 
     #[test]
     fn the_auth_cache_lives_a_second_at_most() {
-        assert_eq!(parse_cache_ttl("0"), Some(Duration::ZERO));
-        assert_eq!(parse_cache_ttl("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_cache_ttl("1s"), Some(Duration::from_secs(1)));
-        for bad in ["2s", "1001ms", "soon", "-5ms", ""] {
-            assert_eq!(parse_cache_ttl(bad), None, "{bad:?}");
+        let ttl =
+            |raw: &str| settings(&[("GATEHOUSE_AUTH_CACHE_TTL", raw)]).map(|s| s.auth_cache_ttl);
+        assert_eq!(ttl("0").ok(), Some(Duration::ZERO));
+        assert_eq!(ttl("250ms").ok(), Some(Duration::from_millis(250)));
+        assert_eq!(ttl("1s").ok(), Some(Duration::from_secs(1)));
+        for bad in ["2s", "1001ms", "soon", "-5ms"] {
+            assert!(ttl(bad).is_err(), "{bad:?}");
         }
         let s = settings(&[]).expect("defaults");
         assert_eq!(s.auth_cache_ttl, Duration::from_millis(500));
@@ -431,9 +415,55 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_are_a_list_of_addresses() {
-        let s = settings(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.1, ::1")]).expect("valid");
-        assert_eq!(s.trusted_proxies.len(), 2);
+    fn trusted_proxies_are_addresses_and_ranges() {
+        let s = settings(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, ::1, 192.0.2.7")])
+            .expect("valid");
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128", "192.0.2.7/32"]);
+    }
+
+    #[test]
+    fn the_bind_address_may_name_a_host() {
+        let s = settings(&[("GATEHOUSE_BIND", "localhost:8080")]).expect("valid");
+        assert!(!s.bind.is_empty());
+        assert!(
+            s.bind
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 8080)
+        );
+        for bad in [
+            "localhost",
+            ":8080",
+            "localhost:http",
+            "no-such-host.invalid:80",
+        ] {
+            let err = settings(&[("GATEHOUSE_BIND", bad)]).expect_err(bad);
+            assert_eq!(err.variable, "GATEHOUSE_BIND");
+        }
+    }
+
+    #[test]
+    fn the_secret_may_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, format!("{}\n", "k".repeat(40))).expect("write");
+        let path = path.display().to_string();
+        let s = settings(&[("GATEHOUSE_SECRET_FILE", &path)]).expect("valid");
+        assert_eq!(s.secret.map(|s| s.expose().to_vec()), Some(vec![b'k'; 40]));
+        let both = settings(&[
+            ("GATEHOUSE_SECRET_FILE", &path),
+            ("GATEHOUSE_SECRET", &"x".repeat(32)),
+        ]);
+        assert!(both.is_err());
+        let missing = settings(&[("GATEHOUSE_SECRET_FILE", "/nonexistent/secret")])
+            .expect_err("missing file");
+        assert_eq!(missing.variable, "GATEHOUSE_SECRET_FILE");
+        std::fs::write(dir.path().join("short"), "short\n").expect("write");
+        let short = settings(&[(
+            "GATEHOUSE_SECRET_FILE",
+            &dir.path().join("short").display().to_string(),
+        )]);
+        assert!(short.is_err_and(|e| e.variable == "GATEHOUSE_SECRET_FILE"));
     }
 
     #[test]
@@ -483,23 +513,23 @@ mod tests {
     }
 
     #[test]
-    fn durations_take_a_unit() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
-        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
-        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+    fn token_lifetimes_take_a_unit() {
+        let ttl = |raw: &str| settings(&[("GATEHOUSE_TOKEN_TTL", raw)]).map(|s| s.token_ttl);
+        assert_eq!(ttl("30s").ok(), Some(Duration::from_secs(30)));
+        assert_eq!(ttl("15m").ok(), Some(Duration::from_secs(900)));
+        assert_eq!(ttl("1h30m").ok(), Some(Duration::from_secs(5400)));
+        assert_eq!(ttl("7d").ok(), Some(Duration::from_secs(604_800)));
+        assert_eq!(ttl("45").ok(), Some(Duration::from_secs(45)));
+        assert_eq!(ttl("1.5h").ok(), Some(Duration::from_secs(5400)));
         for bad in [
-            "",
             "0s",
             "m",
-            "1w",
             "-5m",
-            "1.5h",
             "forever",
+            "367d",
             "99999999999999999999d",
         ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
+            assert!(ttl(bad).is_err(), "{bad:?}");
         }
     }
 

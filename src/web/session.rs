@@ -9,7 +9,7 @@ use actix_web::cookie::{Key, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
 
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 const CSRF_KEY: &str = "csrf";

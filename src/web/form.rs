@@ -1,5 +1,7 @@
 //! A form extractor that refuses what it cannot read exactly: a body that is
-//! not UTF-8 is a 400, not a guess with replacement characters.
+//! not UTF-8 is a 400, not a guess with replacement characters. An empty
+//! body is an empty form whatever its content type, so that it meets the
+//! CSRF check like any other form without a token.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 /// `application/x-www-form-urlencoded`, at most the app's body limit.
 pub struct Form<T>(pub T);
@@ -25,11 +27,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
         );
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !is_form {
-                return Err(AppError::UnsupportedMediaType(
-                    "Send the form as application/x-www-form-urlencoded",
-                ));
-            }
             let body = body.await.map_err(|error| {
                 if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::PayloadTooLarge
@@ -37,6 +34,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
                     AppError::BadRequest("The form could not be read")
                 }
             })?;
+            if !is_form && !body.is_empty() {
+                return Err(AppError::UnsupportedMediaType(
+                    "Send the form as application/x-www-form-urlencoded",
+                ));
+            }
             parse_form(&body).map(Form)
         })
     }

@@ -6,10 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use askama::Template;
 
-use super::static_files::STYLESHEET_URL;
 use crate::auth::Authenticated;
-use crate::error::AppError;
-use crate::session;
+use crate::routes::static_files::STYLESHEET_URL;
+use crate::web::error::AppError;
+use crate::web::session;
 
 /// The base template's context.
 pub struct Layout {
@@ -54,6 +54,16 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .body(body))
+}
+
+/// A form post that failed: its form again, with the status and headers
+/// (such as `Retry-After`) of the error it met.
+pub fn form_again(error: &AppError, page: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(AppError::internal)?;
+    Ok(error
+        .response()
+        .content_type("text/html; charset=utf-8")
         .body(body))
 }
 

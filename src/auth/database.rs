@@ -1,0 +1,32 @@
+//! Database work off the async workers: each call takes a pooled
+//! connection on a blocking thread, inside the caller's tracing span.
+
+use crate::auth::Error;
+use crate::db::{AnyConnection, Pool};
+use crate::telemetry::spawn_blocking_in_span;
+
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+}
+
+impl Database {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Runs `work` with a connection; no connection free within the pool's
+    /// timeout is `Error::Unavailable`.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        spawn_blocking_in_span(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+}

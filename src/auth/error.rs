@@ -1,0 +1,57 @@
+//! What can go wrong in the core, in words a user may read. The edge
+//! decides the status and how it is shown.
+
+use crate::domain::FieldError;
+use crate::models::user::Taken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    #[error("Too many attempts. Try again later.")]
+    TooManyRequests { retry_after: u64 },
+    #[error("Invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("{}", .0.message())]
+    Conflict(Taken),
+    /// The database cannot be reached (or no connection is free in time).
+    #[error("The service is unavailable right now. Please try again in a moment.")]
+    Unavailable(#[source] anyhow::Error),
+    /// More password hashing is waiting than the queue holds.
+    #[error("The server is busy. Please try again in a moment.")]
+    Overloaded,
+    #[error("Something went wrong")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        match error {
+            Diesel::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
+            | Diesel::BrokenTransactionManager => Self::Unavailable(error.into()),
+            _ => Self::Internal(error.into()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::internal(anyhow::anyhow!("blocking task failed: {error}"))
+    }
+}

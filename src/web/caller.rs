@@ -1,0 +1,256 @@
+//! Who is calling, from where. The auth cookie authenticates pages, the
+//! bearer header the API, never the other way round; both hand the token to
+//! [`Accounts::authenticate`]. The client address is resolved once per
+//! request, by the request span, and read back here.
+
+use std::future::{Future, Ready, ready};
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use ipnet::IpNet;
+
+use crate::auth::{Accounts, Authenticated, Client};
+use crate::web::cookies::AUTH_COOKIE;
+use crate::web::error::{ApiError, AppError};
+
+type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
+
+/// The token a page request carries in the auth cookie, if any.
+pub struct PageToken(pub Option<String>);
+
+impl PageToken {
+    fn of(req: &HttpRequest) -> Self {
+        Self(req.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()))
+    }
+}
+
+impl FromRequest for PageToken {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}
+
+/// The user a token belongs to, recorded in the request's span; a database
+/// fault is an error, not an anonymous visitor.
+async fn authenticate(
+    req: &HttpRequest,
+    token: Option<&str>,
+) -> Result<Option<Authenticated>, AppError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let accounts = req
+        .app_data::<web::Data<Accounts>>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the accounts service is missing")))?;
+    let found = accounts.authenticate(token).await?;
+    if let Some(auth) = &found {
+        tracing::Span::current().record("user", auth.user.id);
+    }
+    Ok(found)
+}
+
+/// A page visitor who may or may not be logged in.
+pub struct MaybeUser(pub Option<Authenticated>);
+
+impl FromRequest for MaybeUser {
+    type Error = AppError;
+    type Future = Extracted<Self, AppError>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let PageToken(token) = PageToken::of(&req);
+            Ok(Self(authenticate(&req, token.as_deref()).await?))
+        })
+    }
+}
+
+/// A logged-in page visitor; anyone else is sent to the login form.
+pub struct PageUser(pub Authenticated);
+
+impl FromRequest for PageUser {
+    type Error = AppError;
+    type Future = Extracted<Self, AppError>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let maybe = MaybeUser::from_request(req, payload);
+        let next = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        Box::pin(async move {
+            match maybe.await? {
+                MaybeUser(Some(user)) => Ok(Self(user)),
+                MaybeUser(None) => Err(AppError::LoginRequired { next }),
+            }
+        })
+    }
+}
+
+/// An API client with a valid bearer token; anyone else gets 401.
+pub struct ApiUser {
+    pub auth: Authenticated,
+    /// The bearer token itself, for logging it out.
+    pub token: String,
+}
+
+impl FromRequest for ApiUser {
+    type Error = ApiError;
+    type Future = Extracted<Self, ApiError>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let token = bearer_token(&req).ok_or(ApiError(AppError::Unauthorized))?;
+            match authenticate(&req, Some(token)).await? {
+                Some(auth) => Ok(Self {
+                    auth,
+                    token: token.to_owned(),
+                }),
+                None => Err(ApiError(AppError::Unauthorized)),
+            }
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The client address, as the request span resolved it.
+pub struct ClientAddr(pub Client);
+
+impl FromRequest for ClientAddr {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let client = req.extensions().get::<Client>().copied();
+        ready(Ok(Self(
+            client.unwrap_or_else(|| TrustedProxies::default().resolve(req)),
+        )))
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` counts.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl TrustedProxies {
+    /// The TCP peer, or, when the peer is a trusted proxy, the rightmost
+    /// address in `X-Forwarded-For` that is not itself one.
+    pub fn resolve(&self, req: &HttpRequest) -> Client {
+        let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+            return Client(None);
+        };
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Client(Some(self.resolve_ip(peer, &forwarded.join(","))))
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The pure part of [`TrustedProxies::resolve`].
+    pub fn resolve_ip(&self, peer: IpAddr, forwarded_for: &str) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in forwarded_for.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if self.trusts(ip) => client = ip,
+                Ok(ip) => return ip,
+                // A hop we cannot read: stop at the last one we could.
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    fn proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies(list.iter().map(|s| s.parse().expect("network")).collect())
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(
+            proxies(&[]).resolve_ip(ip("203.0.113.9"), "198.51.100.1"),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            proxies(&["10.0.0.1/32"]).resolve_ip(ip("203.0.113.9"), "198.51.100.1"),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() {
+        let trusted = proxies(&["10.0.0.1/32", "10.0.0.2/32"]);
+        assert_eq!(
+            trusted.resolve_ip(ip("10.0.0.1"), "198.51.100.1"),
+            ip("198.51.100.1")
+        );
+        // The client may prepend anything; only what our proxies saw counts.
+        assert_eq!(
+            trusted.resolve_ip(ip("10.0.0.1"), "1.1.1.1, 198.51.100.1, 10.0.0.2"),
+            ip("198.51.100.1")
+        );
+    }
+
+    #[test]
+    fn a_range_trusts_every_address_in_it() {
+        let trusted = proxies(&["10.0.0.0/8", "::1/128"]);
+        assert_eq!(
+            trusted.resolve_ip(ip("10.20.30.40"), "198.51.100.1, 10.9.9.9"),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            trusted.resolve_ip(ip("::1"), "198.51.100.2"),
+            ip("198.51.100.2")
+        );
+        // A mapped IPv4 peer is the IPv4 address it carries.
+        assert_eq!(
+            trusted.resolve_ip(ip("::ffff:10.1.1.1"), "198.51.100.3"),
+            ip("198.51.100.3")
+        );
+        assert_eq!(
+            trusted.resolve_ip(ip("11.0.0.1"), "198.51.100.1"),
+            ip("11.0.0.1")
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_without_a_readable_header_is_the_client() {
+        let trusted = proxies(&["10.0.0.1/32"]);
+        assert_eq!(trusted.resolve_ip(ip("10.0.0.1"), ""), ip("10.0.0.1"));
+        assert_eq!(
+            trusted.resolve_ip(ip("10.0.0.1"), "garbage"),
+            ip("10.0.0.1")
+        );
+    }
+}

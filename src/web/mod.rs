@@ -1,0 +1,15 @@
+//! The edge: everything that knows HTTP. Extractors for the caller and the
+//! client address, cookies, the session (CSRF and flash), pages, the error
+//! and its two renderers, and the middleware. Handlers live in `routes`.
+
+pub mod caller;
+pub mod cookies;
+pub mod error;
+pub mod form;
+pub mod middleware;
+pub mod page;
+pub mod session;
+
+pub use caller::{ApiUser, ClientAddr, MaybeUser, PageToken, PageUser, TrustedProxies};
+pub use cookies::AuthCookies;
+pub use error::{ApiError, AppError};
