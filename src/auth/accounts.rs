@@ -306,6 +306,7 @@ impl Accounts {
                 claims: hit.claims,
             }));
         }
+        let generation = self.cache.generation();
         let Some(claims) = self.tokens.verify(token) else {
             return Ok(None);
         };
@@ -321,7 +322,7 @@ impl Accounts {
         Ok(user.map(|user| {
             let (user, claims) = (Arc::new(user), Arc::new(claims));
             self.cache
-                .insert(token, Arc::clone(&user), Arc::clone(&claims));
+                .insert(token, Arc::clone(&user), Arc::clone(&claims), generation);
             Authenticated { user, claims }
         }))
     }

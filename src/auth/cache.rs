@@ -7,8 +7,13 @@
 //! dropped at once; a token revoked on another instance or by the
 //! operator's command is refused here as soon as its entry expires, within
 //! `ttl` (default 500 ms, at most 1 s).
+//!
+//! A check that was under way while a token was revoked here must not put
+//! it back: every revocation moves a generation on, and an entry is only
+//! made when the generation is still the one read before the check began.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct AuthCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Moved on, under the lock, by every revocation.
+    generation: AtomicU64,
 }
 
 /// A token that passed every check, with its user.
@@ -38,7 +45,13 @@ impl AuthCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Read before checking a token; hand it to [`AuthCache::insert`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
@@ -56,13 +69,17 @@ impl AuthCache {
         (entry.until > Instant::now() && !expired).then(|| entry.clone())
     }
 
-    /// Remembers that `token` passed every check just now.
-    pub fn insert(&self, token: &str, user: Arc<User>, claims: Arc<Claims>) {
+    /// Remembers that `token` passed every check just now, unless a
+    /// revocation happened since `generation` was read.
+    pub fn insert(&self, token: &str, user: Arc<User>, claims: Arc<Claims>, generation: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let now = Instant::now();
         let mut entries = self.entries();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, entry| entry.until > now);
             if entries.len() >= MAX_ENTRIES {
@@ -82,12 +99,16 @@ impl AuthCache {
 
     /// Drops one token (it was just logged out).
     pub fn forget_token(&self, jti: &str) {
-        self.entries().retain(|_, entry| entry.claims.jti != jti);
+        let mut entries = self.entries();
+        entries.retain(|_, entry| entry.claims.jti != jti);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Drops every token of a user (logged out everywhere).
     pub fn forget_user(&self, user_id: i32) {
-        self.entries().retain(|_, entry| entry.user.id != user_id);
+        let mut entries = self.entries();
+        entries.retain(|_, entry| entry.user.id != user_id);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -123,7 +144,7 @@ mod tests {
     #[test]
     fn an_entry_lives_for_the_ttl_only() {
         let cache = AuthCache::new(Duration::from_millis(30));
-        cache.insert("t", user(1), claims("a", NOW + 60));
+        cache.insert("t", user(1), claims("a", NOW + 60), 0);
         assert_eq!(cache.get("t", NOW_MS).map(|e| e.user.id), Some(1));
         std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get("t", NOW_MS).is_none());
@@ -132,7 +153,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_not_served_from_the_cache() {
         let cache = AuthCache::new(Duration::from_secs(60));
-        cache.insert("t", user(1), claims("a", NOW));
+        cache.insert("t", user(1), claims("a", NOW), 0);
         assert!(cache.get("t", NOW_MS + 5000).is_some());
         assert!(cache.get("t", NOW_MS + 5001).is_none());
     }
@@ -140,9 +161,9 @@ mod tests {
     #[test]
     fn forgetting_works_by_token_id_and_by_user() {
         let cache = AuthCache::new(Duration::from_secs(60));
-        cache.insert("t1", user(1), claims("a", NOW + 60));
-        cache.insert("t2", user(1), claims("b", NOW + 60));
-        cache.insert("t3", user(2), claims("c", NOW + 60));
+        cache.insert("t1", user(1), claims("a", NOW + 60), 0);
+        cache.insert("t2", user(1), claims("b", NOW + 60), 0);
+        cache.insert("t3", user(2), claims("c", NOW + 60), 0);
         cache.forget_token("c");
         assert!(cache.get("t3", NOW_MS).is_none());
         cache.forget_user(1);
@@ -150,9 +171,20 @@ mod tests {
     }
 
     #[test]
+    fn a_check_under_way_during_a_revocation_does_not_put_the_token_back() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        let before = cache.generation();
+        cache.forget_token("a");
+        cache.insert("t", user(1), claims("a", NOW + 60), before);
+        assert!(cache.get("t", NOW_MS).is_none());
+        cache.insert("t", user(1), claims("a", NOW + 60), cache.generation());
+        assert!(cache.get("t", NOW_MS).is_some());
+    }
+
+    #[test]
     fn a_zero_ttl_caches_nothing() {
         let cache = AuthCache::new(Duration::ZERO);
-        cache.insert("t", user(1), claims("a", NOW + 60));
+        cache.insert("t", user(1), claims("a", NOW + 60), 0);
         assert!(cache.get("t", NOW_MS).is_none());
     }
 
@@ -160,7 +192,7 @@ mod tests {
     fn the_cache_stays_bounded() {
         let cache = AuthCache::new(Duration::from_secs(60));
         for n in 0..(MAX_ENTRIES + 10) {
-            cache.insert(&n.to_string(), user(1), claims("a", NOW + 60));
+            cache.insert(&n.to_string(), user(1), claims("a", NOW + 60), 0);
         }
         assert!(cache.entries().len() <= MAX_ENTRIES);
     }

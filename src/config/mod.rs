@@ -521,14 +521,7 @@ mod tests {
         assert_eq!(ttl("7d").ok(), Some(Duration::from_secs(604_800)));
         assert_eq!(ttl("45").ok(), Some(Duration::from_secs(45)));
         assert_eq!(ttl("1.5h").ok(), Some(Duration::from_secs(5400)));
-        for bad in [
-            "0s",
-            "m",
-            "-5m",
-            "forever",
-            "367d",
-            "99999999999999999999d",
-        ] {
+        for bad in ["0s", "m", "-5m", "forever", "367d", "99999999999999999999d"] {
             assert!(ttl(bad).is_err(), "{bad:?}");
         }
     }
