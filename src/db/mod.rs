@@ -10,6 +10,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
 
+pub mod tls;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -82,7 +84,12 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
         // Each in-memory connection is its own database: keep the one.
         builder = builder.max_lifetime(None).idle_timeout(None);
     }
-    builder.build_unchecked(ConnectionManager { url: url.clone() })
+    let url = match url {
+        // Once per pool, not per connection.
+        DatabaseUrl::Postgres(raw) => DatabaseUrl::Postgres(tls::resolve_system_roots(raw)),
+        DatabaseUrl::Sqlite(_) => url.clone(),
+    };
+    builder.build_unchecked(ConnectionManager { url })
 }
 
 /// The PostgreSQL advisory lock that instances take turns on while they
