@@ -98,4 +98,5 @@ mod revocation;
 mod sessions;
 mod soak;
 mod throttling;
+mod tls;
 mod tokens;
