@@ -4,8 +4,8 @@ use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGGED_OUT, LOGIN_FOR_ME, SetCookie, TestApp, assert_redirects_to,
-    auth_set_cookie, set_cookie,
+    AUTH_COOKIE, Backend, LOGGED_OUT, LOGIN_FOR_ME, TestApp, assert_clears_auth_cookie,
+    assert_redirects_to, auth_set_cookie, set_cookie,
 };
 
 backend_tests!(
@@ -16,13 +16,6 @@ backend_tests!(
     logging_out_without_a_csrf_token_is_forbidden_and_keeps_the_user_logged_in,
     logging_out_with_a_wrong_csrf_token_is_forbidden,
 );
-
-/// Asserts that a response clears the auth cookie.
-fn assert_clears_auth_cookie(cookie: &SetCookie) {
-    assert!(cookie.value.is_empty(), "not cleared: {}", cookie.raw);
-    assert_eq!(cookie.get("Max-Age"), Some("0"), "{}", cookie.raw);
-    assert_eq!(cookie.get("Path"), Some("/"), "{}", cookie.raw);
-}
 
 async fn logging_out_redirects_to_the_login_page_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -87,12 +87,12 @@ async fn registering_sets_an_http_only_lax_auth_cookie_for_the_token_lifetime(ba
     let cookie = auth_set_cookie(&response);
     assert_auth_cookie_attributes(&cookie, DEFAULT_TTL_SECS, false);
     assert_eq!(
-        cookie.value.split('.').count(),
+        cookie.value().split('.').count(),
         3,
         "not a JWT: {}",
         cookie.raw
     );
-    assert_eq!(app.auth_cookie().as_deref(), Some(cookie.value.as_str()));
+    assert_eq!(app.auth_cookie().as_deref(), Some(cookie.value()));
 }
 
 async fn registering_with_invalid_values_shows_a_message_at_each_field(backend: Backend) {

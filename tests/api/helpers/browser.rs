@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cookie::Cookie;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Response, StatusCode, Url};
@@ -48,12 +49,12 @@ impl Browser {
         let Some(header) = self.jar.cookies(&url) else {
             return HashMap::new();
         };
-        header
+        let header = header
             .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .expect("the jar's Cookie header is not ASCII");
+        Cookie::split_parse(header)
+            .filter_map(Result::ok)
+            .map(|cookie| (cookie.name().to_owned(), cookie.value().to_owned()))
             .collect()
     }
 
