@@ -102,8 +102,7 @@ async fn the_login_redirect_from_the_account_page_comes_back_to_it(backend: Back
     let login_page = app.get(&crate::helpers::location(&redirect)).await;
     assert_eq!(login_page.status(), StatusCode::OK);
     let html = login_page.text().await.unwrap();
-    let next = crate::helpers::input_named(&html, "next")
-        .and_then(|tag| crate::helpers::attribute(tag, "value"));
+    let next = crate::helpers::input_value(&html, "next");
     assert_eq!(next.as_deref(), Some("/me"));
     let csrf = crate::helpers::csrf_from(&html);
     let response = app

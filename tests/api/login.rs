@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use crate::helpers::{
     AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, INVALID_CREDENTIALS, TestApp, TestUser,
     assert_auth_cookie_attributes, assert_has_field, assert_password_inputs_are_empty,
-    assert_redirects_to, attribute, auth_set_cookie, csrf_from, input_named, set_cookie,
+    assert_redirects_to, auth_set_cookie, csrf_from, input_named, set_cookie,
 };
 
 backend_tests!(
@@ -41,8 +41,8 @@ async fn the_login_page_keeps_the_next_parameter(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
     let next = input_named(&html, "next").unwrap_or_else(|| panic!("no next input in:\n{html}"));
-    assert_eq!(attribute(next, "type").as_deref(), Some("hidden"));
-    assert_eq!(attribute(next, "value").as_deref(), Some("/somewhere"));
+    assert_eq!(next.attr("type"), Some("hidden"));
+    assert_eq!(next.attr("value"), Some("/somewhere"));
 }
 
 async fn logging_in_redirects_to_the_account_page_and_sets_the_auth_cookie(backend: Backend) {
@@ -128,10 +128,7 @@ async fn logging_in_with_a_wrong_password_shows_an_error(backend: Backend) {
     let html = response.text().await.unwrap();
     assert!(html.contains(INVALID_CREDENTIALS), "{html}");
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some(user.email.as_str())
-    );
+    assert_eq!(email.attr("value"), Some(user.email.as_str()));
     assert!(
         !html.contains("Wrong-Password-987"),
         "password echoed:\n{html}"
@@ -152,10 +149,7 @@ async fn logging_in_with_an_unknown_email_shows_the_same_error(backend: Backend)
     let html = response.text().await.unwrap();
     assert!(html.contains(INVALID_CREDENTIALS), "{html}");
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("nobody@example.com")
-    );
+    assert_eq!(email.attr("value"), Some("nobody@example.com"));
     assert!(
         !html.contains("Some-Password-123"),
         "password echoed:\n{html}"

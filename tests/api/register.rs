@@ -6,8 +6,8 @@ use crate::helpers::{
     AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, EMAIL_INVALID, EMAIL_TAKEN, EMAIL_TOO_LONG,
     PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, SESSION_COOKIE, TestApp, TestUser,
     USERNAME_CHARACTERS, USERNAME_LENGTH, USERNAME_TAKEN, assert_auth_cookie_attributes,
-    assert_has_field, assert_password_inputs_are_empty, assert_redirects_to, attribute,
-    auth_set_cookie, csrf_from, input_named, set_cookie,
+    assert_has_field, assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie,
+    csrf_from, input_named, set_cookie,
 };
 
 backend_tests!(
@@ -45,7 +45,7 @@ async fn the_register_page_shows_a_form_with_a_csrf_token(backend: Backend) {
         assert_has_field(&html, field);
     }
     let csrf = input_named(&html, "csrf_token").unwrap();
-    assert_eq!(attribute(csrf, "type").as_deref(), Some("hidden"));
+    assert_eq!(csrf.attr("type"), Some("hidden"));
     assert!(!csrf_from(&html).is_empty());
     assert_password_inputs_are_empty(&html);
     // The CSRF token is kept in the session cookie, not in the auth cookie.
@@ -145,12 +145,9 @@ async fn registering_with_invalid_values_keeps_username_and_email_but_never_pass
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     let username = input_named(&html, "username").expect("no username input");
-    assert_eq!(attribute(username, "value").as_deref(), Some("kept_name"));
+    assert_eq!(username.attr("value"), Some("kept_name"));
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("kept-but-invalid")
-    );
+    assert_eq!(email.attr("value"), Some("kept-but-invalid"));
     assert!(
         !html.contains("Secret-Pass-1234"),
         "password echoed:\n{html}"
@@ -228,15 +225,9 @@ async fn kept_values_are_html_escaped(backend: Backend) {
     assert!(!html.contains("<b>bold"), "unescaped username:\n{html}");
     assert!(!html.contains("<script>alert"), "unescaped email:\n{html}");
     let username = input_named(&html, "username").expect("no username input");
-    assert_eq!(
-        attribute(username, "value").as_deref(),
-        Some("<b>bold\"name")
-    );
+    assert_eq!(username.attr("value"), Some("<b>bold\"name"));
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("<script>alert(1)</script>")
-    );
+    assert_eq!(email.attr("value"), Some("<script>alert(1)</script>"));
 }
 
 async fn registering_a_taken_email_shows_an_error(backend: Backend) {

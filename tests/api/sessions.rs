@@ -16,8 +16,8 @@ use reqwest::{Response, StatusCode};
 use crate::helpers::{
     AUTH_COOKIE, Backend, Browser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
     assert_api_unauthorized, assert_clears_auth_cookie, assert_field_error,
-    assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie, csrf_from, jwt_claims,
-    run_gatehouse, validation_errors,
+    assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie, csrf_from,
+    form_with_action, jwt_claims, run_gatehouse, validation_errors,
 };
 
 backend_tests!(
@@ -52,25 +52,6 @@ const COMMON_PASSWORDS: [&str; 4] = ["password123", "iloveyou1", "qwertyuiop", "
 const PROPAGATION: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(50);
 
-/// The `<form …>…</form>` of a page whose tag has `action="ACTION"`.
-fn form_with_action<'a>(html: &'a str, action: &str) -> Option<&'a str> {
-    let needle = format!("action=\"{action}\"");
-    let mut rest = html;
-    while let Some(start) = rest.find("<form") {
-        let form = &rest[start..];
-        let end = form
-            .find("</form>")
-            .map_or(form.len(), |end| end + "</form>".len());
-        let block = &form[..end];
-        let tag_end = block.find('>').unwrap_or(block.len());
-        if block[..tag_end].contains(&needle) {
-            return Some(block);
-        }
-        rest = &form[end..];
-    }
-    None
-}
-
 /// The CSRF token of the "Log out everywhere" form of the account page.
 async fn log_out_everywhere_csrf(browser: &Browser) -> String {
     let response = browser.get_me().await;
@@ -78,7 +59,7 @@ async fn log_out_everywhere_csrf(browser: &Browser) -> String {
     let html = response.text().await.unwrap();
     let form = form_with_action(&html, "/logout-everywhere")
         .unwrap_or_else(|| panic!("no form posting to /logout-everywhere in:\n{html}"));
-    csrf_from(form)
+    csrf_from(&form)
 }
 
 /// Presses "Log out everywhere" on the account page.
@@ -160,7 +141,7 @@ async fn the_account_page_offers_to_log_out_everywhere(backend: Backend) {
         form.contains(LOG_OUT_EVERYWHERE_BUTTON),
         "no button: {form}"
     );
-    csrf_from(form);
+    csrf_from(&form);
     // The plain logout stays.
     assert!(form_with_action(&html, "/logout").is_some(), "{html}");
 }

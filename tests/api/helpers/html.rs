@@ -1,54 +1,73 @@
-//! Reading pages: form fields, their values and the CSRF token.
+//! Reading pages: form fields, their values and the CSRF token, parsed with
+//! `scraper` the way a browser reads them.
 
-/// Every `<input …>` tag of a page.
-pub fn input_tags(html: &str) -> Vec<&str> {
-    let mut tags = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<input") {
-        let tag = &rest[start..];
-        let end = tag.find('>').map_or(tag.len(), |end| end + 1);
-        tags.push(&tag[..end]);
-        rest = &tag[end..];
-    }
-    tags
+use scraper::{ElementRef, Html, Selector};
+
+/// One `<input>` of a page: its attributes, unescaped, and its markup for
+/// messages.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub html: String,
+    attributes: Vec<(String, String)>,
 }
 
-/// The value of `attribute="…"` in a tag, unescaped.
-pub fn attribute(tag: &str, attribute: &str) -> Option<String> {
-    let needle = format!("{attribute}=\"");
-    let mut from = 0;
-    while let Some(found) = tag[from..].find(&needle) {
-        let at = from + found;
-        let start = at + needle.len();
-        if tag[..at].ends_with(char::is_whitespace) {
-            let end = tag[start..].find('"')?;
-            return Some(unescape_html(&tag[start..start + end]));
+impl Input {
+    fn new(element: ElementRef<'_>) -> Input {
+        Input {
+            html: element.html(),
+            attributes: element
+                .value()
+                .attrs()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
         }
-        from = start;
     }
-    None
+
+    /// The value of `attribute`, if the input has it.
+    pub fn attr(&self, attribute: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(name, _)| name == attribute)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
-/// The `<input>` tag named `name`, if any.
-pub fn input_named<'a>(html: &'a str, name: &str) -> Option<&'a str> {
-    input_tags(html)
+fn selector(css: &str) -> Selector {
+    Selector::parse(css).unwrap_or_else(|e| panic!("{css:?} is not a selector: {e}"))
+}
+
+/// Every `<input>` of a page, in document order.
+pub fn inputs(html: &str) -> Vec<Input> {
+    Html::parse_document(html)
+        .select(&selector("input"))
+        .map(Input::new)
+        .collect()
+}
+
+/// The first `<input>` named `name`, if any.
+pub fn input_named(html: &str, name: &str) -> Option<Input> {
+    inputs(html)
         .into_iter()
-        .find(|tag| attribute(tag, "name").as_deref() == Some(name))
+        .find(|input| input.attr("name") == Some(name))
 }
 
-/// Asserts that the page has a form field named `name`.
+/// The `value` of the first `<input>` named `name`, if it has one.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    input_named(html, name).and_then(|input| input.attr("value").map(str::to_owned))
+}
+
+/// Asserts that the page has a form field (`<input>`, `<textarea>` or
+/// `<select>`) named `name`.
 pub fn assert_has_field(html: &str, name: &str) {
-    let has_field = input_named(html, name).is_some()
-        || html.contains(&format!("<textarea name=\"{name}\""))
-        || html.contains(&format!("<select name=\"{name}\""));
+    let has_field = Html::parse_document(html)
+        .select(&selector("input, textarea, select"))
+        .any(|field| field.value().attr("name") == Some(name));
     assert!(has_field, "no field named {name:?} in:\n{html}");
 }
 
 /// The value of the hidden `csrf_token` input, if the page has one.
 pub fn find_csrf(html: &str) -> Option<String> {
-    input_named(html, "csrf_token")
-        .and_then(|tag| attribute(tag, "value"))
-        .filter(|value| !value.is_empty())
+    input_value(html, "csrf_token").filter(|value| !value.is_empty())
 }
 
 /// The value of the hidden `csrf_token` input; panics without one.
@@ -58,23 +77,25 @@ pub fn csrf_from(html: &str) -> String {
 
 /// Asserts that no password field of the page carries a value.
 pub fn assert_password_inputs_are_empty(html: &str) {
-    for tag in input_tags(html) {
-        if attribute(tag, "type").as_deref() == Some("password") {
-            let value = attribute(tag, "value").unwrap_or_default();
-            assert!(value.is_empty(), "a password input has a value: {tag}");
+    for input in inputs(html) {
+        if input
+            .attr("type")
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("password"))
+        {
+            let value = input.attr("value").unwrap_or_default();
+            assert!(
+                value.is_empty(),
+                "a password input has a value: {}",
+                input.html
+            );
         }
     }
 }
 
-fn unescape_html(text: &str) -> String {
-    text.replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&#60;", "<")
-        .replace("&lt;", "<")
-        .replace("&#62;", ">")
-        .replace("&gt;", ">")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
+/// The markup of the first `<form>` of a page whose `action` is `action`.
+pub fn form_with_action(html: &str, action: &str) -> Option<String> {
+    Html::parse_document(html)
+        .select(&selector("form"))
+        .find(|form| form.value().attr("action") == Some(action))
+        .map(|form| form.html())
 }
