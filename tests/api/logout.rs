@@ -1,7 +1,6 @@
 //! `POST /logout`.
 
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 
 use crate::helpers::{
     AUTH_COOKIE, Backend, LOGGED_OUT, LOGIN_FOR_ME, TestApp, assert_clears_auth_cookie,
@@ -56,15 +55,7 @@ async fn a_logged_out_cookie_no_longer_opens_the_account_page(backend: Backend) 
     assert_redirects_to(&app.logout_via_form().await, "/login");
 
     // Someone who kept a copy of the cookie replays it.
-    let replay = app
-        .new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={old_token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_redirects_to(&replay, LOGIN_FOR_ME);
+    assert_redirects_to(&app.get_me_with_cookie(&old_token).await, LOGIN_FOR_ME);
 }
 
 async fn logging_out_without_a_token_still_clears_the_cookie_and_redirects(backend: Backend) {

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use gatehouse::config::DatabaseUrl;
 use gatehouse::schema::users;
-use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, Browser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
-    assert_api_unauthorized, assert_clears_auth_cookie, assert_field_error,
-    assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie, csrf_from,
-    form_with_action, jwt_claims, run_gatehouse, validation_errors,
+    Backend, Browser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
+    assert_clears_auth_cookie, assert_field_error, assert_password_inputs_are_empty,
+    assert_redirects_to, auth_set_cookie, csrf_from, form_with_action, jwt_claims, run_gatehouse,
+    validation_errors,
 };
 
 backend_tests!(
@@ -70,34 +69,6 @@ async fn log_out_everywhere(browser: &Browser) -> Response {
         .await
 }
 
-async fn get_me_with_cookie(app: &TestApp, token: &str) -> Response {
-    app.new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn assert_token_accepted(app: &TestApp, token: &str) {
-    assert_eq!(
-        get_me_with_cookie(app, token).await.status(),
-        StatusCode::OK,
-        "the token as cookie"
-    );
-    assert_eq!(
-        app.api_me(token).await.status(),
-        StatusCode::OK,
-        "the token as bearer"
-    );
-}
-
-async fn assert_token_rejected(app: &TestApp, token: &str) {
-    assert_redirects_to(&get_me_with_cookie(app, token).await, LOGIN_FOR_ME);
-    assert_api_unauthorized(app.api_me(token).await).await;
-}
-
 /// Polls `app` every 50 ms until it refuses `token` as bearer, for at most
 /// one second, then checks it as cookie too.
 async fn assert_token_rejected_within_a_second(app: &TestApp, token: &str) {
@@ -113,7 +84,7 @@ async fn assert_token_rejected_within_a_second(app: &TestApp, token: &str) {
         );
         tokio::time::sleep(POLL).await;
     }
-    assert_token_rejected(app, token).await;
+    app.assert_rejected_as_cookie_and_bearer(token).await;
 }
 
 /// A second browser logged in through the form as `user`.
@@ -184,14 +155,14 @@ async fn logging_out_everywhere_kills_every_token_of_the_user_at_once(backend: B
         app.login_via_api(&user.email, &user.password).await,
     ];
     for token in bearer_tokens.iter().chain([&own_cookie, &other_cookie]) {
-        assert_token_accepted(&app, token).await;
+        app.assert_accepted_as_cookie_and_bearer(token).await;
     }
 
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
     assert_redirects_to(&other_browser.get_me().await, LOGIN_FOR_ME);
     for token in bearer_tokens.iter().chain([&own_cookie, &other_cookie]) {
-        assert_token_rejected(&app, token).await;
+        app.assert_rejected_as_cookie_and_bearer(token).await;
     }
 }
 
@@ -208,8 +179,10 @@ async fn logging_out_everywhere_leaves_other_users_logged_in(backend: Backend) {
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
     assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &bystander_cookie).await;
-    assert_token_accepted(&app, &bystander_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_cookie)
+        .await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_token)
+        .await;
 }
 
 async fn logging_in_again_after_logging_out_everywhere_works(backend: Backend) {
@@ -220,7 +193,7 @@ async fn logging_in_again_after_logging_out_everywhere_works(backend: Backend) {
 
     // At once: no waiting for the clock to tick.
     let token = app.login_via_api(&user.email, &user.password).await;
-    assert_token_accepted(&app, &token).await;
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
     let response = app.login_via_form(&user.email, &user.password).await;
     assert_redirects_to(&response, "/me");
     assert_eq!(app.get_me().await.status(), StatusCode::OK);
@@ -251,8 +224,8 @@ async fn logging_out_everywhere_without_a_valid_csrf_token_is_forbidden_and_revo
 
     assert_eq!(app.get_me().await.status(), StatusCode::OK);
     assert_eq!(other_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &cookie).await;
-    assert_token_accepted(&app, &token).await;
+    app.assert_accepted_as_cookie_and_bearer(&cookie).await;
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
 }
 
 async fn logging_out_everywhere_is_honoured_by_another_instance_within_a_second(backend: Backend) {
@@ -262,13 +235,13 @@ async fn logging_out_everywhere_is_honoured_by_another_instance_within_a_second(
     let cookie = a.auth_cookie().unwrap();
     let from_b = b.login_via_api(&user.email, &user.password).await;
     let b_browser = another_browser_logged_in_as(&b, &user).await;
-    assert_token_accepted(&b, &cookie).await;
-    assert_token_accepted(&b, &from_b).await;
+    b.assert_accepted_as_cookie_and_bearer(&cookie).await;
+    b.assert_accepted_as_cookie_and_bearer(&from_b).await;
 
     assert_redirects_to(&log_out_everywhere(&a).await, "/login");
 
     assert_token_rejected_within_a_second(&b, &from_b).await;
-    assert_token_rejected(&b, &cookie).await;
+    b.assert_rejected_as_cookie_and_bearer(&cookie).await;
     assert_redirects_to(&b_browser.get_me().await, LOGIN_FOR_ME);
 }
 
@@ -314,12 +287,13 @@ async fn revoke_sessions_kills_every_token_of_the_user_on_the_running_server(bac
 
     assert_eq!(finished.status.code(), Some(0), "{finished:#?}");
     assert_token_rejected_within_a_second(&app, &token).await;
-    assert_token_rejected(&app, &cookie).await;
+    app.assert_rejected_as_cookie_and_bearer(&cookie).await;
     assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
     assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &bystander_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_token)
+        .await;
     let fresh = app.login_via_api(&user.email, &user.password).await;
-    assert_token_accepted(&app, &fresh).await;
+    app.assert_accepted_as_cookie_and_bearer(&fresh).await;
 }
 
 async fn revoke_sessions_matches_the_email_without_regard_to_case(backend: Backend) {
@@ -347,7 +321,7 @@ async fn revoke_sessions_of_an_unknown_email_fails_and_names_the_problem(backend
         finished.stderr.to_lowercase().contains(&nobody),
         "stderr does not name {nobody}: {finished:#?}"
     );
-    assert_token_accepted(&app, &token).await;
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
 }
 
 async fn a_csrf_token_from_before_login_is_refused_after_login(backend: Backend) {

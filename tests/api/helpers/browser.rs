@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use cookie::Cookie;
 use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use reqwest::{Client, Response, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::constants::AUTH_COOKIE;
+use super::answers::{assert_api_unauthorized, assert_redirects_to, json_body};
+use super::constants::{AUTH_COOKIE, LOGIN_FOR_ME};
 use super::html::{csrf_from, find_csrf};
 use super::users::TestUser;
 
-/// One HTTP client with its own cookie jar; never follows redirects.
+/// One HTTP client with its own cookie jar; never follows redirects. A
+/// clone shares the jar.
+#[derive(Clone)]
 pub struct Browser {
     pub address: String,
     pub client: Client,
@@ -168,6 +171,41 @@ impl Browser {
             .send()
             .await
             .expect("GET failed")
+    }
+
+    /// `GET /me` from a fresh client, with `token` as the auth cookie.
+    pub async fn get_me_with_cookie(&self, token: &str) -> Response {
+        Browser::new(&self.address)
+            .client
+            .get(self.url("/me"))
+            .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
+            .send()
+            .await
+            .expect("GET failed")
+    }
+
+    /// Asserts that the pages take `token` as the auth cookie and the API
+    /// as the bearer; returns the API's answer.
+    pub async fn assert_accepted_as_cookie_and_bearer(&self, token: &str) -> Value {
+        assert_eq!(
+            self.get_me_with_cookie(token).await.status(),
+            StatusCode::OK,
+            "GET /me with the token as cookie"
+        );
+        let api = self.api_me(token).await;
+        assert_eq!(
+            api.status(),
+            StatusCode::OK,
+            "GET /api/me with the token as bearer"
+        );
+        json_body(api, StatusCode::OK).await
+    }
+
+    /// Asserts that the pages send `token` as the auth cookie to the login
+    /// form, and that the API answers it as the bearer with a 401.
+    pub async fn assert_rejected_as_cookie_and_bearer(&self, token: &str) {
+        assert_redirects_to(&self.get_me_with_cookie(token).await, LOGIN_FOR_ME);
+        assert_api_unauthorized(self.api_me(token).await).await;
     }
 
     /// The CSRF token of the form on the page at `path`.
