@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use reqwest::header::CACHE_CONTROL;
 
 use crate::helpers::{
-    Backend, LOGIN_FOR_ME, TestApp, assert_redirects_to, sign_token, valid_claims,
+    Backend, CookieUser, LOGIN_FOR_ME, TestApp, TestUser, assert_redirects_to, sign_token,
+    valid_claims,
 };
 
 backend_tests!(
@@ -82,7 +83,7 @@ async fn the_account_page_ignores_a_bearer_header(backend: Backend) {
 
 async fn the_login_redirect_from_the_account_page_comes_back_to_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = crate::helpers::TestUser::generate();
+    let user = TestUser::generate();
     app.register_via_api(&user).await;
 
     let redirect = app.get_me().await;
@@ -102,5 +103,5 @@ async fn the_login_redirect_from_the_account_page_comes_back_to_it(backend: Back
         .await;
 
     assert_redirects_to(&response, "/me");
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    CookieUser::new(&app, user).me().await;
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, INVALID_CREDENTIALS, TestApp, TestUser,
+    AUTH_COOKIE, Backend, CookieUser, DEFAULT_TTL_SECS, INVALID_CREDENTIALS, TestApp, TestUser,
     assert_auth_cookie_attributes, assert_has_field, assert_password_inputs_are_empty,
     assert_redirects_to, auth_set_cookie, csrf_from, input_named, set_cookie,
 };
@@ -55,10 +55,7 @@ async fn logging_in_redirects_to_the_account_page_and_sets_the_auth_cookie(backe
     assert_redirects_to(&response, "/me");
     let cookie = auth_set_cookie(&response);
     assert_auth_cookie_attributes(&cookie, DEFAULT_TTL_SECS, false);
-    let me = app.get_me().await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let html = me.text().await.unwrap();
-    assert!(html.contains(&user.email), "{html}");
+    let html = CookieUser::new(&app, user.clone()).me().await;
     assert!(
         html.contains(&format!("Welcome, {}", user.username)),
         "no welcome message in:\n{html}"

@@ -18,15 +18,15 @@ backend_tests!(
 
 async fn logging_out_redirects_to_the_login_page_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    assert!(app.auth_cookie().is_some());
+    let user = app.register_cookie_user().await;
+    assert!(user.auth_cookie().is_some());
 
-    let response = app.logout_via_form().await;
+    let response = user.logout_via_form().await;
 
     assert_redirects_to(&response, "/login");
     assert_clears_auth_cookie(&auth_set_cookie(&response));
-    assert!(app.auth_cookie().is_none());
-    assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
+    assert!(user.auth_cookie().is_none());
+    user.assert_logged_out().await;
 }
 
 async fn logging_out_shows_a_message_on_the_login_page(backend: Backend) {
@@ -49,10 +49,10 @@ async fn logging_out_shows_a_message_on_the_login_page(backend: Backend) {
 
 async fn a_logged_out_cookie_no_longer_opens_the_account_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let old_token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let old_token = user.token();
 
-    assert_redirects_to(&app.logout_via_form().await, "/login");
+    assert_redirects_to(&user.logout_via_form().await, "/login");
 
     // Someone who kept a copy of the cookie replays it.
     assert_redirects_to(&app.get_me_with_cookie(&old_token).await, LOGIN_FOR_ME);
@@ -72,29 +72,29 @@ async fn logging_out_without_a_csrf_token_is_forbidden_and_keeps_the_user_logged
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let token = user.token();
 
-    let response = app.post_logout(&[("nothing", "here")]).await;
+    let response = user.post_logout(&[("nothing", "here")]).await;
 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&response, AUTH_COOKIE).is_none());
-    assert_eq!(app.auth_cookie(), Some(token.clone()));
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    assert_eq!(user.auth_cookie(), Some(token.clone()));
+    user.me().await;
     // The token was not denylisted either.
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    assert_eq!(user.api_me(&token).await.status(), StatusCode::OK);
 }
 
 async fn logging_out_with_a_wrong_csrf_token_is_forbidden(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let token = user.token();
 
-    let response = app
+    let response = user
         .post_logout(&[("csrf_token", "forged-token-value")])
         .await;
 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    user.me().await;
+    assert_eq!(user.api_me(&token).await.status(), StatusCode::OK);
 }

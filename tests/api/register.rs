@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, EMAIL_INVALID, EMAIL_TAKEN, EMAIL_TOO_LONG,
+    AUTH_COOKIE, Backend, CookieUser, DEFAULT_TTL_SECS, EMAIL_INVALID, EMAIL_TAKEN, EMAIL_TOO_LONG,
     PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, SESSION_COOKIE, TestApp, TestUser,
     USERNAME_CHARACTERS, USERNAME_LENGTH, USERNAME_TAKEN, assert_auth_cookie_attributes,
     assert_has_field, assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie,
@@ -64,11 +64,7 @@ async fn registering_redirects_to_the_account_page_and_logs_the_user_in(backend:
     let response = app.register_via_form(&user).await;
 
     assert_redirects_to(&response, "/me");
-    let me = app.get_me().await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let html = me.text().await.unwrap();
-    assert!(html.contains(&user.username), "{html}");
-    assert!(html.contains(&user.email), "{html}");
+    let html = CookieUser::new(&app, user.clone()).me().await;
     assert!(
         html.contains(&format!("Welcome, {}", user.username)),
         "no welcome message in:\n{html}"

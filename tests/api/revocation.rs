@@ -6,7 +6,7 @@ use gatehouse::models::denylist;
 use gatehouse::schema::denylisted_tokens;
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_redirects_to, run_gatehouse};
+use crate::helpers::{Backend, TestApp, assert_redirects_to, run_gatehouse};
 
 backend_tests!(
     a_logged_out_token_is_rejected_as_cookie_and_as_bearer,
@@ -62,18 +62,13 @@ async fn a_live_token_keeps_working_after_a_restart(backend: Backend) {
 
 async fn purging_the_denylist_keeps_tokens_that_have_not_expired(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let token = app.login_via_api(&user.email, &user.password).await;
-    assert_eq!(
-        app.api_logout(&token).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let user = app.register_token_user().await;
+    user.logout().await;
 
     let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
 
     assert!(purge.status.success(), "{purge:#?}");
-    app.assert_rejected_as_cookie_and_bearer(&token).await;
+    app.assert_rejected_as_cookie_and_bearer(&user.token).await;
 }
 
 fn denylisted_jtis(database_url: &str) -> Vec<String> {
@@ -88,13 +83,8 @@ fn denylisted_jtis(database_url: &str) -> Vec<String> {
 
 async fn purging_the_denylist_deletes_only_rows_of_expired_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let token = app.login_via_api(&user.email, &user.password).await;
-    assert_eq!(
-        app.api_logout(&token).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let user = app.register_token_user().await;
+    user.logout().await;
     {
         let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(&app.database.url).unwrap(), 1);
         let mut conn = pool.get().unwrap();
@@ -119,5 +109,5 @@ async fn purging_the_denylist_deletes_only_rows_of_expired_tokens(backend: Backe
         !left.iter().any(|jti| jti.starts_with("expired-")),
         "{left:?}"
     );
-    app.assert_rejected_as_cookie_and_bearer(&token).await;
+    app.assert_rejected_as_cookie_and_bearer(&user.token).await;
 }

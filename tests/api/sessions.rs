@@ -13,7 +13,7 @@ use gatehouse::schema::users;
 use reqwest::{Response, StatusCode};
 
 use crate::helpers::{
-    Backend, Browser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
+    Backend, Browser, CookieUser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
     assert_clears_auth_cookie, assert_field_error, assert_password_inputs_are_empty,
     assert_redirects_to, auth_set_cookie, csrf_from, form_with_action, jwt_claims, run_gatehouse,
     validation_errors,
@@ -88,11 +88,9 @@ async fn assert_token_rejected_within_a_second(app: &TestApp, token: &str) {
 }
 
 /// A second browser logged in through the form as `user`.
-async fn another_browser_logged_in_as(app: &TestApp, user: &TestUser) -> Browser {
-    let browser = app.new_browser();
-    let response = browser.login_via_form(&user.email, &user.password).await;
-    assert_redirects_to(&response, "/me");
-    assert_eq!(browser.get_me().await.status(), StatusCode::OK);
+async fn another_browser_logged_in_as(app: &TestApp, user: &TestUser) -> CookieUser {
+    let browser = app.new_browser().log_in_as(user).await;
+    browser.me().await;
     browser
 }
 
@@ -119,14 +117,14 @@ async fn the_account_page_offers_to_log_out_everywhere(backend: Backend) {
 
 async fn logging_out_everywhere_redirects_to_login_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
+    let user = app.register_cookie_user().await;
 
-    let response = log_out_everywhere(&app).await;
+    let response = log_out_everywhere(&user).await;
 
     assert_redirects_to(&response, "/login");
     assert_clears_auth_cookie(&auth_set_cookie(&response));
-    assert!(app.auth_cookie().is_none());
-    assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
+    assert!(user.auth_cookie().is_none());
+    user.assert_logged_out().await;
 }
 
 async fn logging_out_everywhere_says_so_on_the_login_page(backend: Backend) {
@@ -149,7 +147,7 @@ async fn logging_out_everywhere_kills_every_token_of_the_user_at_once(backend: B
     let user = app.register_and_login_via_form().await;
     let own_cookie = app.auth_cookie().unwrap();
     let other_browser = another_browser_logged_in_as(&app, &user).await;
-    let other_cookie = other_browser.auth_cookie().unwrap();
+    let other_cookie = other_browser.token();
     let bearer_tokens = [
         app.login_via_api(&user.email, &user.password).await,
         app.login_via_api(&user.email, &user.password).await,
@@ -160,7 +158,7 @@ async fn logging_out_everywhere_kills_every_token_of_the_user_at_once(backend: B
 
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
-    assert_redirects_to(&other_browser.get_me().await, LOGIN_FOR_ME);
+    other_browser.assert_logged_out().await;
     for token in bearer_tokens.iter().chain([&own_cookie, &other_cookie]) {
         app.assert_rejected_as_cookie_and_bearer(token).await;
     }
@@ -169,16 +167,15 @@ async fn logging_out_everywhere_kills_every_token_of_the_user_at_once(backend: B
 async fn logging_out_everywhere_leaves_other_users_logged_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register_and_login_via_form().await;
-    let bystander_browser = app.new_browser();
-    let bystander = bystander_browser.register_and_login_via_form().await;
-    let bystander_cookie = bystander_browser.auth_cookie().unwrap();
+    let bystander = app.new_browser().register_cookie_user().await;
+    let bystander_cookie = bystander.token();
     let bystander_token = app
-        .login_via_api(&bystander.email, &bystander.password)
+        .login_via_api(&bystander.user.email, &bystander.user.password)
         .await;
 
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
-    assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
+    bystander.me().await;
     app.assert_accepted_as_cookie_and_bearer(&bystander_cookie)
         .await;
     app.assert_accepted_as_cookie_and_bearer(&bystander_token)
@@ -194,11 +191,9 @@ async fn logging_in_again_after_logging_out_everywhere_works(backend: Backend) {
     // At once: no waiting for the clock to tick.
     let token = app.login_via_api(&user.email, &user.password).await;
     app.assert_accepted_as_cookie_and_bearer(&token).await;
-    let response = app.login_via_form(&user.email, &user.password).await;
-    assert_redirects_to(&response, "/me");
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    app.log_in_as(&user).await.me().await;
     let other_browser = another_browser_logged_in_as(&app, &user).await;
-    assert_eq!(other_browser.get_me().await.status(), StatusCode::OK);
+    other_browser.me().await;
 }
 
 async fn logging_out_everywhere_without_a_valid_csrf_token_is_forbidden_and_revokes_nothing(
@@ -223,7 +218,7 @@ async fn logging_out_everywhere_without_a_valid_csrf_token_is_forbidden_and_revo
     }
 
     assert_eq!(app.get_me().await.status(), StatusCode::OK);
-    assert_eq!(other_browser.get_me().await.status(), StatusCode::OK);
+    other_browser.me().await;
     app.assert_accepted_as_cookie_and_bearer(&cookie).await;
     app.assert_accepted_as_cookie_and_bearer(&token).await;
 }
@@ -242,7 +237,7 @@ async fn logging_out_everywhere_is_honoured_by_another_instance_within_a_second(
 
     assert_token_rejected_within_a_second(&b, &from_b).await;
     b.assert_rejected_as_cookie_and_bearer(&cookie).await;
-    assert_redirects_to(&b_browser.get_me().await, LOGIN_FOR_ME);
+    b_browser.assert_logged_out().await;
 }
 
 async fn tokens_carry_the_users_token_version(backend: Backend) {
@@ -273,10 +268,9 @@ async fn revoke_sessions_kills_every_token_of_the_user_on_the_running_server(bac
     let user = app.register_and_login_via_form().await;
     let cookie = app.auth_cookie().unwrap();
     let token = app.login_via_api(&user.email, &user.password).await;
-    let bystander_browser = app.new_browser();
-    let bystander = bystander_browser.register_and_login_via_form().await;
+    let bystander = app.new_browser().register_cookie_user().await;
     let bystander_token = app
-        .login_via_api(&bystander.email, &bystander.password)
+        .login_via_api(&bystander.user.email, &bystander.user.password)
         .await;
 
     let finished = run_gatehouse(
@@ -289,7 +283,7 @@ async fn revoke_sessions_kills_every_token_of_the_user_on_the_running_server(bac
     assert_token_rejected_within_a_second(&app, &token).await;
     app.assert_rejected_as_cookie_and_bearer(&cookie).await;
     assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
-    assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
+    bystander.me().await;
     app.assert_accepted_as_cookie_and_bearer(&bystander_token)
         .await;
     let fresh = app.login_via_api(&user.email, &user.password).await;

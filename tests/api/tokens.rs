@@ -156,9 +156,7 @@ async fn the_token_lifetime_is_configurable(backend: Backend) {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         7200
     );
-    let login = app
-        .api_login(&json!({ "email": user.email, "password": user.password }))
-        .await;
+    let login = app.api_login(&user.api_login()).await;
     let body = json_body(login, StatusCode::OK).await;
     assert_eq!(body["expires_in"], json!(7200));
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::answers::{assert_api_unauthorized, assert_redirects_to, json_body};
 use super::constants::{AUTH_COOKIE, LOGIN_FOR_ME};
 use super::html::{csrf_from, find_csrf};
-use super::users::TestUser;
+use super::users::{CookieUser, TestUser, TokenUser};
 
 /// One HTTP client with its own cookie jar; never follows redirects. A
 /// clone shares the jar.
@@ -285,5 +285,25 @@ impl Browser {
         let id = created["id"].as_i64().expect("the id is not an integer");
         let token = self.login_via_api(&user.email, &user.password).await;
         (user, id, token)
+    }
+
+    /// Registers a fresh user through the form, which logs this browser in.
+    pub async fn register_cookie_user(&self) -> CookieUser {
+        let user = self.register_and_login_via_form().await;
+        CookieUser::new(self, user)
+    }
+
+    /// Logs this browser in as `user` through the form, expecting the
+    /// redirect to the account page.
+    pub async fn log_in_as(&self, user: &TestUser) -> CookieUser {
+        let response = self.login_via_form(&user.email, &user.password).await;
+        assert_redirects_to(&response, "/me");
+        CookieUser::new(self, user.clone())
+    }
+
+    /// A fresh user registered and logged in through the API.
+    pub async fn register_token_user(&self) -> TokenUser {
+        let (user, id, token) = self.user_with_token().await;
+        TokenUser::new(self, user, id, token)
     }
 }
