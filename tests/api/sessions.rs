@@ -1,10 +1,6 @@
 //! Sessions: logging out everywhere, the operator's revoke-sessions command,
 //! session fixation, rehashing at a new bcrypt cost, common passwords.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -13,7 +9,7 @@ use gatehouse::schema::users;
 use reqwest::{Response, StatusCode};
 
 use crate::helpers::{
-    Backend, Browser, CookieUser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
+    Backend, Browser, CookieUser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestUser,
     assert_clears_auth_cookie, assert_field_error, assert_password_inputs_are_empty,
     assert_redirects_to, auth_set_cookie, csrf_from, form_with_action, jwt_claims, run_gatehouse,
     validation_errors,
@@ -449,86 +445,6 @@ async fn the_session_cookie_changes_at_login(backend: Backend) {
     assert_ne!(before, after);
 }
 
-/// A server started by hand on an existing database with settings of its
-/// own (`TestApp::builder` always makes a new database, and `spawn_another`
-/// repeats the first server's settings).
-struct ServerOnDatabase {
-    child: Child,
-    browser: Browser,
-}
-
-impl ServerOnDatabase {
-    fn start(database: &TestDatabase, env: &[(&str, &str)]) -> ServerOnDatabase {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut child = database
-            .command(&["serve"], &env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("failed to start gatehouse");
-        let stdout = child.stdout.take().expect("no stdout");
-        let mut stderr = child.stderr.take().expect("no stderr");
-        let errors = Arc::new(Mutex::new(String::new()));
-        let errors_writer = Arc::clone(&errors);
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            errors_writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push_str(&text);
-        });
-        let (sender, receiver) = mpsc::channel();
-        // Keeps reading after the address, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sender = Some(sender);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(address) = listening_address(&line)
-                    && let Some(sender) = sender.take()
-                {
-                    let _ = sender.send(address);
-                }
-            }
-        });
-        match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => ServerOnDatabase {
-                child,
-                browser: Browser::new(&address),
-            },
-            Err(reason) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "gatehouse did not print `listening on` ({reason:?}); stderr:\n{}",
-                    errors
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                );
-            }
-        }
-    }
-}
-
-impl Drop for ServerOnDatabase {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_address(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("listening on ")?;
-    let address = rest.split_whitespace().next()?;
-    let address = address.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    address.starts_with("http://").then(|| address.to_owned())
-}
-
 /// The stored password hash of the user with this (normalized) email.
 fn stored_hash(database_url: &str, email: &str) -> String {
     let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(database_url).unwrap(), 1);
@@ -544,13 +460,17 @@ fn stored_hash(database_url: &str, email: &str) -> String {
 /// database at cost 5.
 async fn user_hashed_at_cost_4_and_a_server_at_cost_5(
     backend: Backend,
-) -> (TestApp, TestUser, String, ServerOnDatabase) {
+) -> (TestApp, TestUser, String, TestApp) {
     let app = TestApp::spawn(backend).await;
     let user = TestUser::generate();
     app.register_via_api(&user).await;
     let hash = stored_hash(&app.database.url, &user.email);
     assert!(hash.starts_with("$2b$04$"), "stored at cost 4: {hash}");
-    let server = ServerOnDatabase::start(&app.database, &[("GATEHOUSE_BCRYPT_COST", "5")]);
+    let server = app
+        .builder_on_this_database()
+        .env("GATEHOUSE_BCRYPT_COST", "5")
+        .spawn()
+        .await;
     (app, user, hash, server)
 }
 

@@ -219,7 +219,7 @@ fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
 
 /// How to start a server.
 pub struct AppBuilder {
-    backend: Backend,
+    database: DatabaseChoice,
     env: Vec<(String, String)>,
     unset: Vec<String>,
     url_query: Option<String>,
@@ -228,7 +228,25 @@ pub struct AppBuilder {
     args: Vec<String>,
 }
 
+/// The database a builder starts its server on.
+enum DatabaseChoice {
+    Fresh(Backend),
+    Existing(Arc<TestDatabase>),
+}
+
 impl AppBuilder {
+    fn new(database: DatabaseChoice) -> AppBuilder {
+        AppBuilder {
+            database,
+            env: Vec::new(),
+            unset: Vec::new(),
+            url_query: None,
+            password: None,
+            port: None,
+            args: vec!["serve".to_owned()],
+        }
+    }
+
     /// Sets an extra environment variable for the server.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
@@ -267,7 +285,10 @@ impl AppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let database = Arc::new(TestDatabase::create(&self.backend));
+        let database = match self.database {
+            DatabaseChoice::Fresh(backend) => Arc::new(TestDatabase::create(&backend)),
+            DatabaseChoice::Existing(database) => database,
+        };
         let mut url = database.url.clone();
         if let Some(password) = &self.password {
             let mut parsed = Url::parse(&url).expect("the database URL does not parse");
@@ -423,16 +444,15 @@ impl TestApp {
         TestApp::builder(backend).spawn().await
     }
 
+    /// A server on a fresh database.
     pub fn builder(backend: Backend) -> AppBuilder {
-        AppBuilder {
-            backend,
-            env: Vec::new(),
-            unset: Vec::new(),
-            url_query: None,
-            password: None,
-            port: None,
-            args: vec!["serve".to_owned()],
-        }
+        AppBuilder::new(DatabaseChoice::Fresh(backend))
+    }
+
+    /// A server on this one's database, with settings of its own
+    /// (`spawn_another` repeats this server's).
+    pub fn builder_on_this_database(&self) -> AppBuilder {
+        AppBuilder::new(DatabaseChoice::Existing(Arc::clone(&self.database)))
     }
 
     /// Everything the server printed so far, stdout and stderr.
