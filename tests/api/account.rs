@@ -1,10 +1,11 @@
 //! `GET /me`, the account page.
 
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, COOKIE};
+use reqwest::header::CACHE_CONTROL;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, assert_redirects_to, sign_token, valid_claims,
+    Backend, CookieUser, LOGIN_FOR_ME, TestApp, TestUser, assert_redirects_to, sign_token,
+    valid_claims,
 };
 
 backend_tests!(
@@ -46,21 +47,11 @@ async fn the_account_page_sends_anonymous_visitors_to_the_login_page(backend: Ba
     assert_redirects_to(&response, LOGIN_FOR_ME);
 }
 
-async fn get_me_with_cookie(app: &TestApp, value: &str) -> reqwest::Response {
-    app.new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={value}"))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn the_account_page_rejects_a_garbage_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
     for garbage in ["garbage", "a.b.c", "", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"] {
-        let response = get_me_with_cookie(&app, garbage).await;
+        let response = app.get_me_with_cookie(garbage).await;
         assert_redirects_to(&response, LOGIN_FOR_ME);
     }
 }
@@ -71,10 +62,7 @@ async fn the_account_page_rejects_a_token_signed_with_another_key(backend: Backe
     let key: [u8; 32] = rand::random();
     let forged = sign_token(&valid_claims(id), &key);
 
-    let response = get_me_with_cookie(&app, &forged).await;
-
-    assert_redirects_to(&response, LOGIN_FOR_ME);
-    crate::helpers::assert_api_unauthorized(app.api_me(&forged).await).await;
+    app.assert_rejected_as_cookie_and_bearer(&forged).await;
 }
 
 async fn the_account_page_ignores_a_bearer_header(backend: Backend) {
@@ -95,15 +83,14 @@ async fn the_account_page_ignores_a_bearer_header(backend: Backend) {
 
 async fn the_login_redirect_from_the_account_page_comes_back_to_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = crate::helpers::TestUser::generate();
+    let user = TestUser::generate();
     app.register_via_api(&user).await;
 
     let redirect = app.get_me().await;
     let login_page = app.get(&crate::helpers::location(&redirect)).await;
     assert_eq!(login_page.status(), StatusCode::OK);
     let html = login_page.text().await.unwrap();
-    let next = crate::helpers::input_named(&html, "next")
-        .and_then(|tag| crate::helpers::attribute(tag, "value"));
+    let next = crate::helpers::input_value(&html, "next");
     assert_eq!(next.as_deref(), Some("/me"));
     let csrf = crate::helpers::csrf_from(&html);
     let response = app
@@ -116,5 +103,5 @@ async fn the_login_redirect_from_the_account_page_comes_back_to_it(backend: Back
         .await;
 
     assert_redirects_to(&response, "/me");
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    CookieUser::new(&app, user).me().await;
 }

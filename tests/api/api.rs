@@ -170,9 +170,7 @@ async fn an_api_body_over_16_kib_is_too_large(backend: Backend) {
     let response = app.api_register(&body).await;
 
     json_body(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-    let login = app
-        .api_login(&json!({ "email": user.email, "password": user.password }))
-        .await;
+    let login = app.api_login(&user.api_login()).await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -199,9 +197,7 @@ async fn logging_in_through_the_api_returns_a_bearer_token(backend: Backend) {
     let created = app.register_via_api(&user).await;
     let before = now();
 
-    let response = app
-        .api_login(&json!({ "email": user.email, "password": user.password }))
-        .await;
+    let response = app.api_login(&user.api_login()).await;
 
     let body = json_body(response, StatusCode::OK).await;
     assert_eq!(body["token_type"], "bearer");
@@ -274,14 +270,14 @@ async fn logging_in_through_the_api_with_an_unknown_email_is_unauthorized(backen
 
 async fn logging_out_through_the_api_revokes_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (_, _, token) = app.user_with_token().await;
+    let user = app.register_token_user().await;
 
-    let response = app.api_logout(&token).await;
+    let response = app.api_logout(&user.token).await;
 
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(response.bytes().await.unwrap().is_empty());
-    assert_api_unauthorized(app.api_me(&token).await).await;
-    assert_api_unauthorized(app.api_logout(&token).await).await;
+    user.assert_token_rejected().await;
+    assert_api_unauthorized(app.api_logout(&user.token).await).await;
 }
 
 async fn logging_out_through_the_api_without_a_token_is_unauthorized(backend: Backend) {
@@ -300,15 +296,10 @@ async fn logging_out_through_the_api_without_a_token_is_unauthorized(backend: Ba
 
 async fn the_api_returns_the_current_user(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (user, id, token) = app.user_with_token().await;
+    let user = app.register_token_user().await;
 
-    let response = app.api_me(&token).await;
-
-    let body = json_body(response, StatusCode::OK).await;
-    assert_eq!(
-        body,
-        json!({ "id": id, "username": user.username, "email": user.email })
-    );
+    // Asserts the body: exactly the user's id, username and email.
+    user.me().await;
 }
 
 async fn the_api_without_a_token_is_unauthorized(backend: Backend) {
@@ -360,9 +351,9 @@ async fn the_api_with_basic_authentication_is_unauthorized(backend: Backend) {
 
 async fn the_api_never_authenticates_by_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let token = app.auth_cookie().unwrap();
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    let user = app.register_cookie_user().await;
+    let token = user.token();
+    user.me().await;
 
     // The jar sends the cookie along.
     let response = app.client.get(app.url("/api/me")).send().await.unwrap();
@@ -386,5 +377,5 @@ async fn the_api_never_authenticates_by_cookie(backend: Backend) {
         .await
         .unwrap();
     assert_api_unauthorized(response).await;
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    user.me().await;
 }

@@ -11,7 +11,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{Backend, TestApp};
 
 /// Forwards connections to `upstream` until cut; while cut, it closes every
 /// forwarded connection and refuses new ones.
@@ -93,30 +93,25 @@ async fn a_database_outage_answers_503_and_service_comes_back_by_itself() {
         .database_port(proxy.port)
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let token = app.login_via_api(&user.email, &user.password).await;
-    let page = app.new_browser();
-    page.register_and_login_via_form().await;
-    assert_eq!(page.get_me().await.status(), StatusCode::OK);
+    let api = app.register_token_user().await;
+    let page = app.new_browser().register_cookie_user().await;
+    page.me().await;
 
     proxy.cut();
 
     let health = app.healthz().await;
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    let api = app.api_me(&token).await;
-    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(api.headers().contains_key(RETRY_AFTER));
-    let body: serde_json::Value = api.json().await.unwrap();
+    let me = app.api_me(&api.token).await;
+    assert_eq!(me.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(me.headers().contains_key(RETRY_AFTER));
+    let body: serde_json::Value = me.json().await.unwrap();
     assert!(
         body["detail"].as_str().unwrap().contains("unavailable"),
         "{body}"
     );
 
-    let login = app
-        .api_login(&serde_json::json!({"email": user.email, "password": user.password}))
-        .await;
+    let login = app.api_login(&api.user.api_login()).await;
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let me = page.get_me().await;
@@ -146,7 +141,7 @@ async fn a_database_outage_answers_503_and_service_comes_back_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(healthy, "the health check did not recover: {}", app.logs());
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
-    assert_eq!(page.get_me().await.status(), StatusCode::OK);
+    api.me().await;
+    page.me().await;
     assert!(!app.logs().contains("panicked"), "{}", app.logs());
 }

@@ -4,14 +4,14 @@
 //! never a 500. Every table first checks that a correctly minted token is
 //! accepted, so that no table passes merely because nothing works.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, assert_api_unauthorized, base64url_encode,
-    json_body, jwt_claims, location, now, random_secret, spawn_with_known_secret,
+    Backend, LOGIN_FOR_ME, TestApp, assert_api_unauthorized, base64url_encode, json_body,
+    jwt_claims, location, now, random_secret, sign_token_with, spawn_with_known_secret,
+    valid_claims,
 };
 
 backend_tests!(
@@ -52,20 +52,6 @@ async fn forge(backend: Backend) -> Forge {
     }
 }
 
-/// Claims that gatehouse accepts for a user registered in the test: a fresh
-/// user's token version is 0.
-fn claims_for(id: i64) -> Value {
-    let now = now();
-    json!({
-        "sub": id.to_string(),
-        "iat": now,
-        "exp": now + 900,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iss": "gatehouse",
-        "ver": 0,
-    })
-}
-
 fn encode_json(json: &str) -> String {
     base64url_encode(json.as_bytes())
 }
@@ -87,23 +73,14 @@ fn hs256_raw(header: &str, payload: &str, key: &[u8]) -> String {
     format!("{signing_input}.{signature}")
 }
 
-fn sign_with(algorithm: Algorithm, claims: &Value, key: &[u8]) -> String {
-    encode(
-        &Header::new(algorithm),
-        claims,
-        &EncodingKey::from_secret(key),
-    )
-    .expect("failed to sign a token")
-}
-
 impl Forge {
     fn claims(&self) -> Value {
-        claims_for(self.id)
+        valid_claims(self.id)
     }
 
     /// HS256 with the server's own key.
     fn sign(&self, claims: &Value) -> String {
-        sign_with(Algorithm::HS256, claims, self.secret.as_bytes())
+        sign_token_with(Algorithm::HS256, claims, self.secret.as_bytes())
     }
 
     /// HS256 with the server's own key over an exact payload text.
@@ -130,20 +107,10 @@ impl Forge {
     }
 }
 
-async fn page_with_cookie(app: &TestApp, token: &str) -> reqwest::Response {
-    app.new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .expect("GET /me failed")
-}
-
 /// Asserts that the pages send the cookie's bearer to the login form and that
 /// the API answers 401 with a challenge.
 async fn assert_rejected(app: &TestApp, case: &str, token: &str) {
-    let page = page_with_cookie(app, token).await;
+    let page = app.get_me_with_cookie(token).await;
     assert_eq!(
         page.status(),
         StatusCode::SEE_OTHER,
@@ -172,7 +139,7 @@ async fn assert_api_rejected(app: &TestApp, case: &str, authorization: &str) {
 async fn assert_accepted(app: &TestApp, token: &str, id: i64) {
     let me = json_body(app.api_me(token).await, StatusCode::OK).await;
     assert_eq!(me["id"], json!(id), "the control token is not {id}'s");
-    let page = page_with_cookie(app, token).await;
+    let page = app.get_me_with_cookie(token).await;
     assert_eq!(
         page.status(),
         StatusCode::OK,
@@ -185,9 +152,9 @@ async fn a_correctly_minted_token_is_accepted_as_cookie_and_as_bearer(backend: B
 
     forge.assert_control_accepted().await;
 
-    let other = sign_with(
+    let other = sign_token_with(
         Algorithm::HS256,
-        &claims_for(forge.other_id),
+        &valid_claims(forge.other_id),
         forge.secret.as_bytes(),
     );
     assert_accepted(&forge.app, &other, forge.other_id).await;
@@ -226,8 +193,14 @@ async fn tokens_signed_with_hs384_or_hs512_and_the_right_key_are_refused(backend
 
     forge
         .assert_all_rejected(&[
-            ("HS384", sign_with(Algorithm::HS384, &forge.claims(), key)),
-            ("HS512", sign_with(Algorithm::HS512, &forge.claims(), key)),
+            (
+                "HS384",
+                sign_token_with(Algorithm::HS384, &forge.claims(), key),
+            ),
+            (
+                "HS512",
+                sign_token_with(Algorithm::HS512, &forge.claims(), key),
+            ),
             ("HS512 under a header saying HS256", {
                 let header = encode_json(r#"{"alg":"HS256","typ":"JWT"}"#);
                 let input = format!("{header}.{}", encode_json(&forge.claims().to_string()));
@@ -248,16 +221,19 @@ async fn tokens_signed_with_a_wrong_or_empty_key_are_refused(backend: Backend) {
         .assert_all_rejected(&[
             (
                 "another random key",
-                sign_with(Algorithm::HS256, &claims, random_secret().as_bytes()),
+                sign_token_with(Algorithm::HS256, &claims, random_secret().as_bytes()),
             ),
-            ("the empty key", sign_with(Algorithm::HS256, &claims, b"")),
+            (
+                "the empty key",
+                sign_token_with(Algorithm::HS256, &claims, b""),
+            ),
             (
                 "the secret without its last byte",
-                sign_with(Algorithm::HS256, &claims, truncated.as_bytes()),
+                sign_token_with(Algorithm::HS256, &claims, truncated.as_bytes()),
             ),
             (
                 "the secret upper-cased",
-                sign_with(
+                sign_token_with(
                     Algorithm::HS256,
                     &claims,
                     forge.secret.to_uppercase().as_bytes(),
@@ -601,7 +577,7 @@ async fn oversized_tokens_are_refused_in_the_cookie_and_in_the_header(backend: B
             "the token is only {} bytes",
             signed.len()
         );
-        let forged = sign_with(Algorithm::HS256, &claims, random_secret().as_bytes());
+        let forged = sign_token_with(Algorithm::HS256, &claims, random_secret().as_bytes());
         table.push((format!("{} KiB, the right key", size / 1024), signed));
         table.push((format!("{} KiB, another key", size / 1024), forged));
         table.push((format!("{} KiB of A", size / 1024), "A".repeat(size)));
@@ -614,12 +590,12 @@ async fn malformed_authorization_headers_are_refused(backend: Backend) {
     let forge = forge(backend).await;
     forge.assert_control_accepted().await;
     let valid = forge.sign(&forge.claims());
-    let other = sign_with(
+    let other = sign_token_with(
         Algorithm::HS256,
-        &claims_for(forge.other_id),
+        &valid_claims(forge.other_id),
         forge.secret.as_bytes(),
     );
-    let forged = sign_with(
+    let forged = sign_token_with(
         Algorithm::HS256,
         &forge.claims(),
         random_secret().as_bytes(),

@@ -7,8 +7,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, Browser, FORM, LEAKS, LOGIN_FOR_ME, TestApp, TestUser, attribute, csrf_from,
-    find_csrf, input_named, json_body, location,
+    Backend, Browser, FORM, LEAKS, LOGIN_FOR_ME, TestApp, TestUser, csrf_from, find_csrf,
+    input_value, json_body, location,
 };
 
 backend_tests!(
@@ -672,7 +672,7 @@ async fn login_through_the_page(app: &TestApp, user: &TestUser, next: &str) -> S
     let browser = app.new_browser();
     let html = browser.get_login(Some(next)).await.text().await.unwrap();
     let csrf = csrf_from(&html);
-    let kept = input_named(&html, "next").and_then(|tag| attribute(tag, "value"));
+    let kept = input_value(&html, "next");
     let mut fields = vec![
         ("email", user.email.clone()),
         ("password", user.password.clone()),

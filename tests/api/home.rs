@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, csrf_from};
+use crate::helpers::{Backend, TestApp, csrf_from, form_with_action};
 
 backend_tests!(
     the_home_page_offers_visitors_to_log_in_or_register,
@@ -34,14 +34,11 @@ async fn the_home_page_shows_the_signed_in_user_and_a_logout_button(backend: Bac
         html.contains(&format!("Signed in as {}", user.username)),
         "{html}"
     );
-    let form_start = html
-        .find(r#"action="/logout""#)
-        .unwrap_or_else(|| panic!("no logout form in:\n{html}"));
-    let form = &html[html[..form_start].rfind("<form").unwrap_or(0)..];
-    let form = &form[..form.find("</form>").unwrap_or(form.len())];
+    let form =
+        form_with_action(&html, "/logout").unwrap_or_else(|| panic!("no logout form in:\n{html}"));
     assert!(
         form.to_ascii_lowercase().contains(r#"method="post""#),
         "{form}"
     );
-    assert!(!csrf_from(form).is_empty());
+    assert!(!csrf_from(&form).is_empty());
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_api_unauthorized};
+use crate::helpers::{Backend, TestApp, TestUser};
 
 backend_tests! {
     both:
@@ -17,18 +17,17 @@ backend_tests! {
 async fn a_logout_on_one_instance_is_honoured_by_another(backend: Backend) {
     let a = TestApp::spawn(backend).await;
     let b = a.spawn_another().await;
-    let user = TestUser::generate();
-    a.register_via_api(&user).await;
-    let token = a.login_via_api(&user.email, &user.password).await;
-    assert_eq!(a.api_me(&token).await.status(), StatusCode::OK);
-    assert_eq!(b.api_me(&token).await.status(), StatusCode::OK);
+    let on_a = a.register_token_user().await;
+    let on_b = on_a.on(&b);
+    on_a.me().await;
+    on_b.me().await;
 
-    assert_eq!(b.api_logout(&token).await.status(), StatusCode::NO_CONTENT);
+    on_b.logout().await;
 
-    assert_api_unauthorized(b.api_me(&token).await).await;
+    on_b.assert_token_rejected().await;
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let status = a.api_me(&token).await.status();
+        let status = a.api_me(&on_a.token).await.status();
         if status == StatusCode::UNAUTHORIZED {
             break;
         }
@@ -38,7 +37,7 @@ async fn a_logout_on_one_instance_is_honoured_by_another(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_api_unauthorized(a.api_me(&token).await).await;
+    on_a.assert_token_rejected().await;
 }
 
 async fn instances_sharing_a_database_share_the_generated_secret(backend: Backend) {
@@ -53,8 +52,7 @@ async fn instances_sharing_a_database_share_the_generated_secret(backend: Backen
     assert_eq!(b.api_me(&from_a).await.status(), StatusCode::OK);
     assert_eq!(a.api_me(&from_b).await.status(), StatusCode::OK);
     // A page login on one instance is a page login on the other.
-    a.register_and_login_via_form().await;
-    let cookie = a.auth_cookie().unwrap();
+    let cookie = a.register_cookie_user().await.token();
     assert_eq!(b.api_me(&cookie).await.status(), StatusCode::OK);
 }
 
@@ -69,6 +67,5 @@ async fn the_server_connects_to_postgres_over_tls(backend: Backend) {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ok");
-    let (_, _, token) = app.user_with_token().await;
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    app.register_token_user().await.me().await;
 }

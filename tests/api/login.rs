@@ -3,9 +3,9 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, INVALID_CREDENTIALS, SetCookie, TestApp, TestUser,
+    AUTH_COOKIE, Backend, CookieUser, DEFAULT_TTL_SECS, INVALID_CREDENTIALS, TestApp, TestUser,
     assert_auth_cookie_attributes, assert_has_field, assert_password_inputs_are_empty,
-    assert_redirects_to, attribute, auth_set_cookie, csrf_from, input_named, set_cookie,
+    assert_redirects_to, auth_set_cookie, csrf_from, input_named, set_cookie,
 };
 
 backend_tests!(
@@ -41,8 +41,8 @@ async fn the_login_page_keeps_the_next_parameter(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
     let next = input_named(&html, "next").unwrap_or_else(|| panic!("no next input in:\n{html}"));
-    assert_eq!(attribute(next, "type").as_deref(), Some("hidden"));
-    assert_eq!(attribute(next, "value").as_deref(), Some("/somewhere"));
+    assert_eq!(next.attr("type"), Some("hidden"));
+    assert_eq!(next.attr("value"), Some("/somewhere"));
 }
 
 async fn logging_in_redirects_to_the_account_page_and_sets_the_auth_cookie(backend: Backend) {
@@ -55,10 +55,7 @@ async fn logging_in_redirects_to_the_account_page_and_sets_the_auth_cookie(backe
     assert_redirects_to(&response, "/me");
     let cookie = auth_set_cookie(&response);
     assert_auth_cookie_attributes(&cookie, DEFAULT_TTL_SECS, false);
-    let me = app.get_me().await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let html = me.text().await.unwrap();
-    assert!(html.contains(&user.email), "{html}");
+    let html = CookieUser::new(&app, user.clone()).me().await;
     assert!(
         html.contains(&format!("Welcome, {}", user.username)),
         "no welcome message in:\n{html}"
@@ -124,17 +121,11 @@ async fn logging_in_with_a_wrong_password_shows_an_error(backend: Backend) {
     let response = app.login_via_form(&user.email, "Wrong-Password-987").await;
 
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        set_cookie(&response, AUTH_COOKIE)
-            .is_none_or(|raw| SetCookie::parse(&raw).value.is_empty())
-    );
+    assert!(set_cookie(&response, AUTH_COOKIE).is_none_or(|cookie| cookie.value().is_empty()));
     let html = response.text().await.unwrap();
     assert!(html.contains(INVALID_CREDENTIALS), "{html}");
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some(user.email.as_str())
-    );
+    assert_eq!(email.attr("value"), Some(user.email.as_str()));
     assert!(
         !html.contains("Wrong-Password-987"),
         "password echoed:\n{html}"
@@ -155,10 +146,7 @@ async fn logging_in_with_an_unknown_email_shows_the_same_error(backend: Backend)
     let html = response.text().await.unwrap();
     assert!(html.contains(INVALID_CREDENTIALS), "{html}");
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("nobody@example.com")
-    );
+    assert_eq!(email.attr("value"), Some("nobody@example.com"));
     assert!(
         !html.contains("Some-Password-123"),
         "password echoed:\n{html}"

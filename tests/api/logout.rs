@@ -1,11 +1,10 @@
 //! `POST /logout`.
 
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGGED_OUT, LOGIN_FOR_ME, SetCookie, TestApp, assert_redirects_to,
-    auth_set_cookie, set_cookie,
+    AUTH_COOKIE, Backend, LOGGED_OUT, LOGIN_FOR_ME, TestApp, assert_clears_auth_cookie,
+    assert_redirects_to, auth_set_cookie, set_cookie,
 };
 
 backend_tests!(
@@ -17,24 +16,17 @@ backend_tests!(
     logging_out_with_a_wrong_csrf_token_is_forbidden,
 );
 
-/// Asserts that a response clears the auth cookie.
-fn assert_clears_auth_cookie(cookie: &SetCookie) {
-    assert!(cookie.value.is_empty(), "not cleared: {}", cookie.raw);
-    assert_eq!(cookie.get("Max-Age"), Some("0"), "{}", cookie.raw);
-    assert_eq!(cookie.get("Path"), Some("/"), "{}", cookie.raw);
-}
-
 async fn logging_out_redirects_to_the_login_page_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    assert!(app.auth_cookie().is_some());
+    let user = app.register_cookie_user().await;
+    assert!(user.auth_cookie().is_some());
 
-    let response = app.logout_via_form().await;
+    let response = user.logout_via_form().await;
 
     assert_redirects_to(&response, "/login");
     assert_clears_auth_cookie(&auth_set_cookie(&response));
-    assert!(app.auth_cookie().is_none());
-    assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
+    assert!(user.auth_cookie().is_none());
+    user.assert_logged_out().await;
 }
 
 async fn logging_out_shows_a_message_on_the_login_page(backend: Backend) {
@@ -57,21 +49,13 @@ async fn logging_out_shows_a_message_on_the_login_page(backend: Backend) {
 
 async fn a_logged_out_cookie_no_longer_opens_the_account_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let old_token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let old_token = user.token();
 
-    assert_redirects_to(&app.logout_via_form().await, "/login");
+    assert_redirects_to(&user.logout_via_form().await, "/login");
 
     // Someone who kept a copy of the cookie replays it.
-    let replay = app
-        .new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={old_token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_redirects_to(&replay, LOGIN_FOR_ME);
+    assert_redirects_to(&app.get_me_with_cookie(&old_token).await, LOGIN_FOR_ME);
 }
 
 async fn logging_out_without_a_token_still_clears_the_cookie_and_redirects(backend: Backend) {
@@ -88,29 +72,29 @@ async fn logging_out_without_a_csrf_token_is_forbidden_and_keeps_the_user_logged
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let token = user.token();
 
-    let response = app.post_logout(&[("nothing", "here")]).await;
+    let response = user.post_logout(&[("nothing", "here")]).await;
 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&response, AUTH_COOKIE).is_none());
-    assert_eq!(app.auth_cookie(), Some(token.clone()));
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    assert_eq!(user.auth_cookie(), Some(token.clone()));
+    user.me().await;
     // The token was not denylisted either.
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    assert_eq!(user.api_me(&token).await.status(), StatusCode::OK);
 }
 
 async fn logging_out_with_a_wrong_csrf_token_is_forbidden(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
-    let token = app.auth_cookie().unwrap();
+    let user = app.register_cookie_user().await;
+    let token = user.token();
 
-    let response = app
+    let response = user
         .post_logout(&[("csrf_token", "forged-token-value")])
         .await;
 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
-    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    user.me().await;
+    assert_eq!(user.api_me(&token).await.status(), StatusCode::OK);
 }

@@ -18,9 +18,10 @@ async fn the_logs_never_contain_passwords_tokens_or_the_secret(backend: Backend)
         .env("GATEHOUSE_SECRET", &secret)
         .spawn()
         .await;
-    let user = app.register_and_login_via_form().await;
-    let page_token = app.auth_cookie().unwrap();
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    let browser = app.register_cookie_user().await;
+    let user = &browser.user;
+    let page_token = browser.token();
+    browser.me().await;
     assert_eq!(app.logout_via_form().await.status(), StatusCode::SEE_OTHER);
     let login = app.login_via_form(&user.email, &user.password).await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);

@@ -3,11 +3,11 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, DEFAULT_TTL_SECS, EMAIL_INVALID, EMAIL_TAKEN, EMAIL_TOO_LONG,
+    AUTH_COOKIE, Backend, CookieUser, DEFAULT_TTL_SECS, EMAIL_INVALID, EMAIL_TAKEN, EMAIL_TOO_LONG,
     PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, SESSION_COOKIE, TestApp, TestUser,
     USERNAME_CHARACTERS, USERNAME_LENGTH, USERNAME_TAKEN, assert_auth_cookie_attributes,
-    assert_has_field, assert_password_inputs_are_empty, assert_redirects_to, attribute,
-    auth_set_cookie, csrf_from, input_named, set_cookie,
+    assert_has_field, assert_password_inputs_are_empty, assert_redirects_to, auth_set_cookie,
+    csrf_from, input_named, set_cookie,
 };
 
 backend_tests!(
@@ -45,7 +45,7 @@ async fn the_register_page_shows_a_form_with_a_csrf_token(backend: Backend) {
         assert_has_field(&html, field);
     }
     let csrf = input_named(&html, "csrf_token").unwrap();
-    assert_eq!(attribute(csrf, "type").as_deref(), Some("hidden"));
+    assert_eq!(csrf.attr("type"), Some("hidden"));
     assert!(!csrf_from(&html).is_empty());
     assert_password_inputs_are_empty(&html);
     // The CSRF token is kept in the session cookie, not in the auth cookie.
@@ -64,11 +64,7 @@ async fn registering_redirects_to_the_account_page_and_logs_the_user_in(backend:
     let response = app.register_via_form(&user).await;
 
     assert_redirects_to(&response, "/me");
-    let me = app.get_me().await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let html = me.text().await.unwrap();
-    assert!(html.contains(&user.username), "{html}");
-    assert!(html.contains(&user.email), "{html}");
+    let html = CookieUser::new(&app, user.clone()).me().await;
     assert!(
         html.contains(&format!("Welcome, {}", user.username)),
         "no welcome message in:\n{html}"
@@ -87,12 +83,12 @@ async fn registering_sets_an_http_only_lax_auth_cookie_for_the_token_lifetime(ba
     let cookie = auth_set_cookie(&response);
     assert_auth_cookie_attributes(&cookie, DEFAULT_TTL_SECS, false);
     assert_eq!(
-        cookie.value.split('.').count(),
+        cookie.value().split('.').count(),
         3,
         "not a JWT: {}",
         cookie.raw
     );
-    assert_eq!(app.auth_cookie().as_deref(), Some(cookie.value.as_str()));
+    assert_eq!(app.auth_cookie().as_deref(), Some(cookie.value()));
 }
 
 async fn registering_with_invalid_values_shows_a_message_at_each_field(backend: Backend) {
@@ -145,12 +141,9 @@ async fn registering_with_invalid_values_keeps_username_and_email_but_never_pass
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     let username = input_named(&html, "username").expect("no username input");
-    assert_eq!(attribute(username, "value").as_deref(), Some("kept_name"));
+    assert_eq!(username.attr("value"), Some("kept_name"));
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("kept-but-invalid")
-    );
+    assert_eq!(email.attr("value"), Some("kept-but-invalid"));
     assert!(
         !html.contains("Secret-Pass-1234"),
         "password echoed:\n{html}"
@@ -228,15 +221,9 @@ async fn kept_values_are_html_escaped(backend: Backend) {
     assert!(!html.contains("<b>bold"), "unescaped username:\n{html}");
     assert!(!html.contains("<script>alert"), "unescaped email:\n{html}");
     let username = input_named(&html, "username").expect("no username input");
-    assert_eq!(
-        attribute(username, "value").as_deref(),
-        Some("<b>bold\"name")
-    );
+    assert_eq!(username.attr("value"), Some("<b>bold\"name"));
     let email = input_named(&html, "email").expect("no email input");
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some("<script>alert(1)</script>")
-    );
+    assert_eq!(email.attr("value"), Some("<script>alert(1)</script>"));
 }
 
 async fn registering_a_taken_email_shows_an_error(backend: Backend) {

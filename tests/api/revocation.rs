@@ -5,12 +5,8 @@ use gatehouse::config::DatabaseUrl;
 use gatehouse::models::denylist;
 use gatehouse::schema::denylisted_tokens;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 
-use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, TestUser, assert_api_unauthorized,
-    assert_redirects_to, run_gatehouse,
-};
+use crate::helpers::{Backend, TestApp, assert_redirects_to, run_gatehouse};
 
 backend_tests!(
     a_logged_out_token_is_rejected_as_cookie_and_as_bearer,
@@ -20,36 +16,13 @@ backend_tests!(
     purging_the_denylist_deletes_only_rows_of_expired_tokens,
 );
 
-async fn get_me_with_cookie(app: &TestApp, token: &str) -> reqwest::Response {
-    app.new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn assert_token_rejected(app: &TestApp, token: &str) {
-    assert_redirects_to(&get_me_with_cookie(app, token).await, LOGIN_FOR_ME);
-    assert_api_unauthorized(app.api_me(token).await).await;
-}
-
-async fn assert_token_accepted(app: &TestApp, token: &str) {
-    assert_eq!(
-        get_me_with_cookie(app, token).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(app.api_me(token).await.status(), StatusCode::OK);
-}
-
 async fn a_logged_out_token_is_rejected_as_cookie_and_as_bearer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.register_and_login_via_form().await;
     let page_token = app.auth_cookie().unwrap();
     let api_token = app.login_via_api(&user.email, &user.password).await;
-    assert_token_accepted(&app, &page_token).await;
-    assert_token_accepted(&app, &api_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&page_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&api_token).await;
 
     assert_redirects_to(&app.logout_via_form().await, "/login");
     assert_eq!(
@@ -57,8 +30,8 @@ async fn a_logged_out_token_is_rejected_as_cookie_and_as_bearer(backend: Backend
         StatusCode::NO_CONTENT
     );
 
-    assert_token_rejected(&app, &page_token).await;
-    assert_token_rejected(&app, &api_token).await;
+    app.assert_rejected_as_cookie_and_bearer(&page_token).await;
+    app.assert_rejected_as_cookie_and_bearer(&api_token).await;
 }
 
 async fn a_logged_out_token_stays_rejected_after_a_restart(backend: Backend) {
@@ -66,11 +39,11 @@ async fn a_logged_out_token_stays_rejected_after_a_restart(backend: Backend) {
     app.register_and_login_via_form().await;
     let token = app.auth_cookie().unwrap();
     assert_redirects_to(&app.logout_via_form().await, "/login");
-    assert_token_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&token).await;
 
     app.restart().await;
 
-    assert_token_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&token).await;
 }
 
 async fn a_live_token_keeps_working_after_a_restart(backend: Backend) {
@@ -81,26 +54,21 @@ async fn a_live_token_keeps_working_after_a_restart(backend: Backend) {
 
     app.restart().await;
 
-    assert_token_accepted(&app, &page_token).await;
-    assert_token_accepted(&app, &api_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&page_token).await;
+    app.assert_accepted_as_cookie_and_bearer(&api_token).await;
     // The jar still holds the cookie, so the browser is still logged in.
     assert_eq!(app.get_me().await.status(), StatusCode::OK);
 }
 
 async fn purging_the_denylist_keeps_tokens_that_have_not_expired(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let token = app.login_via_api(&user.email, &user.password).await;
-    assert_eq!(
-        app.api_logout(&token).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let user = app.register_token_user().await;
+    user.logout().await;
 
     let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
 
     assert!(purge.status.success(), "{purge:#?}");
-    assert_token_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&user.token).await;
 }
 
 fn denylisted_jtis(database_url: &str) -> Vec<String> {
@@ -115,13 +83,8 @@ fn denylisted_jtis(database_url: &str) -> Vec<String> {
 
 async fn purging_the_denylist_deletes_only_rows_of_expired_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let token = app.login_via_api(&user.email, &user.password).await;
-    assert_eq!(
-        app.api_logout(&token).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let user = app.register_token_user().await;
+    user.logout().await;
     {
         let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(&app.database.url).unwrap(), 1);
         let mut conn = pool.get().unwrap();
@@ -146,5 +109,5 @@ async fn purging_the_denylist_deletes_only_rows_of_expired_tokens(backend: Backe
         !left.iter().any(|jti| jti.starts_with("expired-")),
         "{left:?}"
     );
-    assert_token_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&user.token).await;
 }

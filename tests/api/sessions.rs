@@ -1,22 +1,18 @@
 //! Sessions: logging out everywhere, the operator's revoke-sessions command,
 //! session fixation, rehashing at a new bcrypt cost, common passwords.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use gatehouse::config::DatabaseUrl;
 use gatehouse::schema::users;
-use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, Browser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestDatabase, TestUser,
-    assert_api_unauthorized, assert_field_error, assert_password_inputs_are_empty,
-    assert_redirects_to, auth_set_cookie, csrf_from, jwt_claims, run_gatehouse, validation_errors,
+    Backend, Browser, CookieUser, LOGIN_FOR_ME, SESSION_COOKIE, TestApp, TestUser,
+    assert_clears_auth_cookie, assert_field_error, assert_password_inputs_are_empty,
+    assert_redirects_to, auth_set_cookie, csrf_from, form_with_action, jwt_claims, run_gatehouse,
+    validation_errors,
 };
 
 backend_tests!(
@@ -51,25 +47,6 @@ const COMMON_PASSWORDS: [&str; 4] = ["password123", "iloveyou1", "qwertyuiop", "
 const PROPAGATION: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(50);
 
-/// The `<form …>…</form>` of a page whose tag has `action="ACTION"`.
-fn form_with_action<'a>(html: &'a str, action: &str) -> Option<&'a str> {
-    let needle = format!("action=\"{action}\"");
-    let mut rest = html;
-    while let Some(start) = rest.find("<form") {
-        let form = &rest[start..];
-        let end = form
-            .find("</form>")
-            .map_or(form.len(), |end| end + "</form>".len());
-        let block = &form[..end];
-        let tag_end = block.find('>').unwrap_or(block.len());
-        if block[..tag_end].contains(&needle) {
-            return Some(block);
-        }
-        rest = &form[end..];
-    }
-    None
-}
-
 /// The CSRF token of the "Log out everywhere" form of the account page.
 async fn log_out_everywhere_csrf(browser: &Browser) -> String {
     let response = browser.get_me().await;
@@ -77,7 +54,7 @@ async fn log_out_everywhere_csrf(browser: &Browser) -> String {
     let html = response.text().await.unwrap();
     let form = form_with_action(&html, "/logout-everywhere")
         .unwrap_or_else(|| panic!("no form posting to /logout-everywhere in:\n{html}"));
-    csrf_from(form)
+    csrf_from(&form)
 }
 
 /// Presses "Log out everywhere" on the account page.
@@ -86,34 +63,6 @@ async fn log_out_everywhere(browser: &Browser) -> Response {
     browser
         .post_form("/logout-everywhere", &[("csrf_token", csrf.as_str())])
         .await
-}
-
-async fn get_me_with_cookie(app: &TestApp, token: &str) -> Response {
-    app.new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn assert_token_accepted(app: &TestApp, token: &str) {
-    assert_eq!(
-        get_me_with_cookie(app, token).await.status(),
-        StatusCode::OK,
-        "the token as cookie"
-    );
-    assert_eq!(
-        app.api_me(token).await.status(),
-        StatusCode::OK,
-        "the token as bearer"
-    );
-}
-
-async fn assert_token_rejected(app: &TestApp, token: &str) {
-    assert_redirects_to(&get_me_with_cookie(app, token).await, LOGIN_FOR_ME);
-    assert_api_unauthorized(app.api_me(token).await).await;
 }
 
 /// Polls `app` every 50 ms until it refuses `token` as bearer, for at most
@@ -131,15 +80,13 @@ async fn assert_token_rejected_within_a_second(app: &TestApp, token: &str) {
         );
         tokio::time::sleep(POLL).await;
     }
-    assert_token_rejected(app, token).await;
+    app.assert_rejected_as_cookie_and_bearer(token).await;
 }
 
 /// A second browser logged in through the form as `user`.
-async fn another_browser_logged_in_as(app: &TestApp, user: &TestUser) -> Browser {
-    let browser = app.new_browser();
-    let response = browser.login_via_form(&user.email, &user.password).await;
-    assert_redirects_to(&response, "/me");
-    assert_eq!(browser.get_me().await.status(), StatusCode::OK);
+async fn another_browser_logged_in_as(app: &TestApp, user: &TestUser) -> CookieUser {
+    let browser = app.new_browser().log_in_as(user).await;
+    browser.me().await;
     browser
 }
 
@@ -159,23 +106,21 @@ async fn the_account_page_offers_to_log_out_everywhere(backend: Backend) {
         form.contains(LOG_OUT_EVERYWHERE_BUTTON),
         "no button: {form}"
     );
-    csrf_from(form);
+    csrf_from(&form);
     // The plain logout stays.
     assert!(form_with_action(&html, "/logout").is_some(), "{html}");
 }
 
 async fn logging_out_everywhere_redirects_to_login_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register_and_login_via_form().await;
+    let user = app.register_cookie_user().await;
 
-    let response = log_out_everywhere(&app).await;
+    let response = log_out_everywhere(&user).await;
 
     assert_redirects_to(&response, "/login");
-    let cleared = auth_set_cookie(&response);
-    assert!(cleared.value.is_empty(), "not cleared: {}", cleared.raw);
-    assert_eq!(cleared.get("Max-Age"), Some("0"), "{}", cleared.raw);
-    assert!(app.auth_cookie().is_none());
-    assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
+    assert_clears_auth_cookie(&auth_set_cookie(&response));
+    assert!(user.auth_cookie().is_none());
+    user.assert_logged_out().await;
 }
 
 async fn logging_out_everywhere_says_so_on_the_login_page(backend: Backend) {
@@ -198,38 +143,39 @@ async fn logging_out_everywhere_kills_every_token_of_the_user_at_once(backend: B
     let user = app.register_and_login_via_form().await;
     let own_cookie = app.auth_cookie().unwrap();
     let other_browser = another_browser_logged_in_as(&app, &user).await;
-    let other_cookie = other_browser.auth_cookie().unwrap();
+    let other_cookie = other_browser.token();
     let bearer_tokens = [
         app.login_via_api(&user.email, &user.password).await,
         app.login_via_api(&user.email, &user.password).await,
     ];
     for token in bearer_tokens.iter().chain([&own_cookie, &other_cookie]) {
-        assert_token_accepted(&app, token).await;
+        app.assert_accepted_as_cookie_and_bearer(token).await;
     }
 
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
-    assert_redirects_to(&other_browser.get_me().await, LOGIN_FOR_ME);
+    other_browser.assert_logged_out().await;
     for token in bearer_tokens.iter().chain([&own_cookie, &other_cookie]) {
-        assert_token_rejected(&app, token).await;
+        app.assert_rejected_as_cookie_and_bearer(token).await;
     }
 }
 
 async fn logging_out_everywhere_leaves_other_users_logged_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register_and_login_via_form().await;
-    let bystander_browser = app.new_browser();
-    let bystander = bystander_browser.register_and_login_via_form().await;
-    let bystander_cookie = bystander_browser.auth_cookie().unwrap();
+    let bystander = app.new_browser().register_cookie_user().await;
+    let bystander_cookie = bystander.token();
     let bystander_token = app
-        .login_via_api(&bystander.email, &bystander.password)
+        .login_via_api(&bystander.user.email, &bystander.user.password)
         .await;
 
     assert_redirects_to(&log_out_everywhere(&app).await, "/login");
 
-    assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &bystander_cookie).await;
-    assert_token_accepted(&app, &bystander_token).await;
+    bystander.me().await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_cookie)
+        .await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_token)
+        .await;
 }
 
 async fn logging_in_again_after_logging_out_everywhere_works(backend: Backend) {
@@ -240,12 +186,10 @@ async fn logging_in_again_after_logging_out_everywhere_works(backend: Backend) {
 
     // At once: no waiting for the clock to tick.
     let token = app.login_via_api(&user.email, &user.password).await;
-    assert_token_accepted(&app, &token).await;
-    let response = app.login_via_form(&user.email, &user.password).await;
-    assert_redirects_to(&response, "/me");
-    assert_eq!(app.get_me().await.status(), StatusCode::OK);
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
+    app.log_in_as(&user).await.me().await;
     let other_browser = another_browser_logged_in_as(&app, &user).await;
-    assert_eq!(other_browser.get_me().await.status(), StatusCode::OK);
+    other_browser.me().await;
 }
 
 async fn logging_out_everywhere_without_a_valid_csrf_token_is_forbidden_and_revokes_nothing(
@@ -270,9 +214,9 @@ async fn logging_out_everywhere_without_a_valid_csrf_token_is_forbidden_and_revo
     }
 
     assert_eq!(app.get_me().await.status(), StatusCode::OK);
-    assert_eq!(other_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &cookie).await;
-    assert_token_accepted(&app, &token).await;
+    other_browser.me().await;
+    app.assert_accepted_as_cookie_and_bearer(&cookie).await;
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
 }
 
 async fn logging_out_everywhere_is_honoured_by_another_instance_within_a_second(backend: Backend) {
@@ -282,14 +226,14 @@ async fn logging_out_everywhere_is_honoured_by_another_instance_within_a_second(
     let cookie = a.auth_cookie().unwrap();
     let from_b = b.login_via_api(&user.email, &user.password).await;
     let b_browser = another_browser_logged_in_as(&b, &user).await;
-    assert_token_accepted(&b, &cookie).await;
-    assert_token_accepted(&b, &from_b).await;
+    b.assert_accepted_as_cookie_and_bearer(&cookie).await;
+    b.assert_accepted_as_cookie_and_bearer(&from_b).await;
 
     assert_redirects_to(&log_out_everywhere(&a).await, "/login");
 
     assert_token_rejected_within_a_second(&b, &from_b).await;
-    assert_token_rejected(&b, &cookie).await;
-    assert_redirects_to(&b_browser.get_me().await, LOGIN_FOR_ME);
+    b.assert_rejected_as_cookie_and_bearer(&cookie).await;
+    b_browser.assert_logged_out().await;
 }
 
 async fn tokens_carry_the_users_token_version(backend: Backend) {
@@ -320,10 +264,9 @@ async fn revoke_sessions_kills_every_token_of_the_user_on_the_running_server(bac
     let user = app.register_and_login_via_form().await;
     let cookie = app.auth_cookie().unwrap();
     let token = app.login_via_api(&user.email, &user.password).await;
-    let bystander_browser = app.new_browser();
-    let bystander = bystander_browser.register_and_login_via_form().await;
+    let bystander = app.new_browser().register_cookie_user().await;
     let bystander_token = app
-        .login_via_api(&bystander.email, &bystander.password)
+        .login_via_api(&bystander.user.email, &bystander.user.password)
         .await;
 
     let finished = run_gatehouse(
@@ -334,12 +277,13 @@ async fn revoke_sessions_kills_every_token_of_the_user_on_the_running_server(bac
 
     assert_eq!(finished.status.code(), Some(0), "{finished:#?}");
     assert_token_rejected_within_a_second(&app, &token).await;
-    assert_token_rejected(&app, &cookie).await;
+    app.assert_rejected_as_cookie_and_bearer(&cookie).await;
     assert_redirects_to(&app.get_me().await, LOGIN_FOR_ME);
-    assert_eq!(bystander_browser.get_me().await.status(), StatusCode::OK);
-    assert_token_accepted(&app, &bystander_token).await;
+    bystander.me().await;
+    app.assert_accepted_as_cookie_and_bearer(&bystander_token)
+        .await;
     let fresh = app.login_via_api(&user.email, &user.password).await;
-    assert_token_accepted(&app, &fresh).await;
+    app.assert_accepted_as_cookie_and_bearer(&fresh).await;
 }
 
 async fn revoke_sessions_matches_the_email_without_regard_to_case(backend: Backend) {
@@ -367,7 +311,7 @@ async fn revoke_sessions_of_an_unknown_email_fails_and_names_the_problem(backend
         finished.stderr.to_lowercase().contains(&nobody),
         "stderr does not name {nobody}: {finished:#?}"
     );
-    assert_token_accepted(&app, &token).await;
+    app.assert_accepted_as_cookie_and_bearer(&token).await;
 }
 
 async fn a_csrf_token_from_before_login_is_refused_after_login(backend: Backend) {
@@ -501,86 +445,6 @@ async fn the_session_cookie_changes_at_login(backend: Backend) {
     assert_ne!(before, after);
 }
 
-/// A server started by hand on an existing database with settings of its
-/// own (`TestApp::builder` always makes a new database, and `spawn_another`
-/// repeats the first server's settings).
-struct ServerOnDatabase {
-    child: Child,
-    browser: Browser,
-}
-
-impl ServerOnDatabase {
-    fn start(database: &TestDatabase, env: &[(&str, &str)]) -> ServerOnDatabase {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut child = database
-            .command(&["serve"], &env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("failed to start gatehouse");
-        let stdout = child.stdout.take().expect("no stdout");
-        let mut stderr = child.stderr.take().expect("no stderr");
-        let errors = Arc::new(Mutex::new(String::new()));
-        let errors_writer = Arc::clone(&errors);
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            errors_writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push_str(&text);
-        });
-        let (sender, receiver) = mpsc::channel();
-        // Keeps reading after the address, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sender = Some(sender);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(address) = listening_address(&line)
-                    && let Some(sender) = sender.take()
-                {
-                    let _ = sender.send(address);
-                }
-            }
-        });
-        match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => ServerOnDatabase {
-                child,
-                browser: Browser::new(&address),
-            },
-            Err(reason) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "gatehouse did not print `listening on` ({reason:?}); stderr:\n{}",
-                    errors
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                );
-            }
-        }
-    }
-}
-
-impl Drop for ServerOnDatabase {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_address(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("listening on ")?;
-    let address = rest.split_whitespace().next()?;
-    let address = address.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    address.starts_with("http://").then(|| address.to_owned())
-}
-
 /// The stored password hash of the user with this (normalized) email.
 fn stored_hash(database_url: &str, email: &str) -> String {
     let pool = gatehouse::db::build_pool(&DatabaseUrl::parse(database_url).unwrap(), 1);
@@ -596,13 +460,17 @@ fn stored_hash(database_url: &str, email: &str) -> String {
 /// database at cost 5.
 async fn user_hashed_at_cost_4_and_a_server_at_cost_5(
     backend: Backend,
-) -> (TestApp, TestUser, String, ServerOnDatabase) {
+) -> (TestApp, TestUser, String, TestApp) {
     let app = TestApp::spawn(backend).await;
     let user = TestUser::generate();
     app.register_via_api(&user).await;
     let hash = stored_hash(&app.database.url, &user.email);
     assert!(hash.starts_with("$2b$04$"), "stored at cost 4: {hash}");
-    let server = ServerOnDatabase::start(&app.database, &[("GATEHOUSE_BCRYPT_COST", "5")]);
+    let server = app
+        .builder_on_this_database()
+        .env("GATEHOUSE_BCRYPT_COST", "5")
+        .spawn()
+        .await;
     (app, user, hash, server)
 }
 

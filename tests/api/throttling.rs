@@ -10,8 +10,8 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestDatabase, TestUser, assert_password_inputs_are_empty, attribute,
-    csrf_from, input_named, json_body, run_gatehouse,
+    Backend, TestApp, TestDatabase, TestUser, assert_password_inputs_are_empty, csrf_from,
+    input_named, json_body, run_gatehouse,
 };
 
 backend_tests!(
@@ -271,10 +271,7 @@ async fn a_throttled_login_form_is_shown_again_with_the_message_and_the_email_ke
         "no {TOO_MANY_ATTEMPTS:?} in the error summary of:\n{html}"
     );
     let email = input_named(&html, "email").unwrap_or_else(|| panic!("no email field in:\n{html}"));
-    assert_eq!(
-        attribute(email, "value").as_deref(),
-        Some(user.email.as_str())
-    );
+    assert_eq!(email.attr("value"), Some(user.email.as_str()));
     assert!(input_named(&html, "password").is_some(), "{html}");
     assert_password_inputs_are_empty(&html);
     csrf_from(&html);

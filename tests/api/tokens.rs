@@ -3,13 +3,11 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, LOGIN_FOR_ME, TestApp, assert_api_unauthorized, assert_redirects_to,
-    auth_set_cookie, base64url_encode, json_body, jwt_claims, now, random_secret, sign_token,
-    sign_token_with, spawn_with_known_secret, valid_claims,
+    Backend, TestApp, auth_set_cookie, base64url_encode, json_body, jwt_claims, now, random_secret,
+    sign_token, sign_token_with, spawn_with_known_secret, valid_claims,
 };
 
 backend_tests!(
@@ -37,33 +35,10 @@ async fn spawn_with_secret(backend: Backend) -> Signed {
     Signed { app, secret, id }
 }
 
-/// Asserts that neither the API nor the pages accept `token`.
-async fn assert_rejected(app: &TestApp, token: &str) {
-    assert_api_unauthorized(app.api_me(token).await).await;
-    let page = app
-        .new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_redirects_to(&page, LOGIN_FOR_ME);
-}
-
-/// Asserts that both the API and the pages accept `token`.
+/// Asserts that both the API and the pages accept `token`, as user `id`.
 async fn assert_accepted(app: &TestApp, token: &str, id: i64) {
-    let me = json_body(app.api_me(token).await, StatusCode::OK).await;
+    let me = app.assert_accepted_as_cookie_and_bearer(token).await;
     assert_eq!(me["id"], json!(id));
-    let page = app
-        .new_browser()
-        .client
-        .get(app.url("/me"))
-        .header(COOKIE, format!("{AUTH_COOKIE}={token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
 }
 
 async fn a_token_verifies_with_the_configured_secret(backend: Backend) {
@@ -103,7 +78,7 @@ async fn an_expired_token_is_rejected(backend: Backend) {
 
     let token = sign_token(&claims, secret.as_bytes());
 
-    assert_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&token).await;
 }
 
 async fn a_token_from_another_issuer_is_rejected(backend: Backend) {
@@ -115,7 +90,7 @@ async fn a_token_from_another_issuer_is_rejected(backend: Backend) {
 
     for claims in [other_issuer, no_issuer] {
         let token = sign_token(&claims, secret.as_bytes());
-        assert_rejected(&app, &token).await;
+        app.assert_rejected_as_cookie_and_bearer(&token).await;
     }
 }
 
@@ -126,7 +101,7 @@ async fn a_token_that_is_not_yet_valid_is_rejected(backend: Backend) {
 
     let token = sign_token(&claims, secret.as_bytes());
 
-    assert_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&token).await;
 }
 
 async fn a_token_without_a_jti_is_rejected(backend: Backend) {
@@ -136,7 +111,7 @@ async fn a_token_without_a_jti_is_rejected(backend: Backend) {
 
     let token = sign_token(&claims, secret.as_bytes());
 
-    assert_rejected(&app, &token).await;
+    app.assert_rejected_as_cookie_and_bearer(&token).await;
 }
 
 async fn an_unsigned_token_is_rejected(backend: Backend) {
@@ -145,7 +120,7 @@ async fn an_unsigned_token_is_rejected(backend: Backend) {
     let claims = base64url_encode(valid_claims(id).to_string().as_bytes());
 
     for token in [format!("{header}.{claims}."), format!("{header}.{claims}")] {
-        assert_rejected(&app, &token).await;
+        app.assert_rejected_as_cookie_and_bearer(&token).await;
     }
 }
 
@@ -154,7 +129,7 @@ async fn a_token_signed_with_another_algorithm_is_rejected(backend: Backend) {
 
     for algorithm in [Algorithm::HS384, Algorithm::HS512] {
         let token = sign_token_with(algorithm, &valid_claims(id), secret.as_bytes());
-        assert_rejected(&app, &token).await;
+        app.assert_rejected_as_cookie_and_bearer(&token).await;
     }
 }
 
@@ -165,7 +140,7 @@ async fn a_token_for_a_user_that_does_not_exist_is_rejected(backend: Backend) {
         let mut claims = valid_claims(id);
         claims["sub"] = sub;
         let token = sign_token(&claims, secret.as_bytes());
-        assert_rejected(&app, &token).await;
+        app.assert_rejected_as_cookie_and_bearer(&token).await;
     }
 }
 
@@ -181,13 +156,11 @@ async fn the_token_lifetime_is_configurable(backend: Backend) {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         7200
     );
-    let login = app
-        .api_login(&json!({ "email": user.email, "password": user.password }))
-        .await;
+    let login = app.api_login(&user.api_login()).await;
     let body = json_body(login, StatusCode::OK).await;
     assert_eq!(body["expires_in"], json!(7200));
 
     let response = app.login_via_form(&user.email, &user.password).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(auth_set_cookie(&response).get("Max-Age"), Some("7200"));
+    assert_eq!(auth_set_cookie(&response).max_age(), Some(7200));
 }
