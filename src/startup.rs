@@ -8,7 +8,7 @@ use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, QueryPayloadError, UrlencodedError};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, web};
 use anyhow::Context;
 
 use crate::auth::{self, Accounts};
@@ -18,7 +18,7 @@ use crate::routes::{
     account, api, api_not_found, health, home, login, logout, not_found, register, static_files,
 };
 use crate::web::middleware::{
-    BODY_LIMIT, framework_errors, head_as_get, limit_body_size, request_span, security_headers,
+    BODY_LIMIT, framework_errors, limit_body_size, request_span, security_headers,
 };
 use crate::web::session::session_middleware;
 use crate::web::{ApiError, AppError, AuthCookies, TrustedProxies};
@@ -61,31 +61,22 @@ impl Application {
                 .wrap(from_fn(limit_body_size))
                 .wrap(from_fn(framework_errors))
                 .wrap(session_middleware(session_key.clone(), secure))
-                .wrap(from_fn(head_as_get))
                 .wrap(security_headers(secure))
                 .wrap(from_fn(request_span))
-                .service(web::resource("/").get(home::home))
-                .service(
-                    web::resource("/register")
-                        .get(register::register_form)
-                        .post(register::register),
-                )
-                .service(
-                    web::resource("/login")
-                        .get(login::login_form)
-                        .post(login::login),
-                )
+                .service(get("/", home::home))
+                .service(get("/register", register::register_form).post(register::register))
+                .service(get("/login", login::login_form).post(login::login))
                 .service(web::resource("/logout").post(logout::logout))
                 .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
-                .service(web::resource("/me").get(account::account))
-                .service(web::resource("/healthz").get(health::healthz))
-                .service(web::resource("/static/{name}").get(static_files::static_file))
+                .service(get("/me", account::account))
+                .service(get("/healthz", health::healthz))
+                .service(get("/static/{name}", static_files::static_file))
                 .service(
                     web::scope("/api")
                         .service(web::resource("/register").post(api::register))
                         .service(web::resource("/login").post(api::login))
                         .service(web::resource("/logout").post(api::logout))
-                        .service(web::resource("/me").get(api::me))
+                        .service(get("/me", api::me))
                         .default_service(web::to(api_not_found)),
                 )
                 .default_service(web::to(not_found))
@@ -110,6 +101,19 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// A resource that answers GET, and HEAD the same way: the HTTP layer sends
+/// HEAD the GET's status and headers without the body.
+fn get<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .get(handler.clone())
+        .route(web::head().to(handler))
 }
 
 async fn purge_periodically(accounts: web::Data<Accounts>) {

@@ -6,8 +6,12 @@ use std::io::IsTerminal;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tracing::Level;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Logs to stdout at `info`, or as `RUST_LOG` says. Lines are written by a
 /// background thread, so a request never waits for the terminal or the
@@ -15,26 +19,55 @@ use tracing_subscriber::EnvFilter;
 /// An invalid `RUST_LOG` is reported (once the logger runs) and `info` used.
 pub fn init() -> WorkerGuard {
     let (filter, problem) = match std::env::var("RUST_LOG") {
-        Ok(raw) if !raw.trim().is_empty() => match EnvFilter::try_new(&raw) {
+        Ok(raw) if !raw.trim().is_empty() => match LogFilter::parse(&raw) {
             Ok(filter) => (filter, None),
-            Err(error) => (EnvFilter::new("info"), Some(error.to_string())),
+            Err(error) => (
+                LogFilter::Static(Targets::new().with_default(Level::INFO)),
+                Some(error),
+            ),
         },
-        _ => (EnvFilter::new("info"), None),
+        _ => (
+            LogFilter::Static(Targets::new().with_default(Level::INFO)),
+            None,
+        ),
     };
     let ansi = std::io::stdout().is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let format = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_target(false)
-        .with_writer(writer)
-        .init();
+        .with_writer(writer);
+    let registry = tracing_subscriber::registry().with(format);
+    match filter {
+        LogFilter::Static(targets) => registry.with(targets).init(),
+        LogFilter::Dynamic(env) => registry.with(env).init(),
+    }
     if let Some(problem) = problem {
         tracing::warn!("RUST_LOG is not a valid log filter ({problem}); logging at info");
     }
     guard
+}
+
+/// Targets and levels are all most filters say, and a static filter costs
+/// nothing per span; `EnvFilter` (span and field directives) takes a lock
+/// each time a span is entered, so it is used only when asked for.
+#[expect(clippy::large_enum_variant, reason = "made once, at start")]
+enum LogFilter {
+    Static(Targets),
+    Dynamic(EnvFilter),
+}
+
+impl LogFilter {
+    fn parse(raw: &str) -> Result<Self, String> {
+        if let Ok(targets) = raw.parse::<Targets>() {
+            return Ok(Self::Static(targets));
+        }
+        EnvFilter::try_new(raw)
+            .map(Self::Dynamic)
+            .map_err(|error| error.to_string())
+    }
 }
 
 /// `tokio::task::spawn_blocking`, with the caller's span entered on the
@@ -60,6 +93,20 @@ pub fn next_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_filters_are_static_and_span_filters_dynamic() {
+        assert!(matches!(LogFilter::parse("info"), Ok(LogFilter::Static(_))));
+        assert!(matches!(
+            LogFilter::parse("warn,gatehouse=debug"),
+            Ok(LogFilter::Static(_))
+        ));
+        assert!(matches!(
+            LogFilter::parse("info,[request{method=POST}]=debug"),
+            Ok(LogFilter::Dynamic(_))
+        ));
+        assert!(LogFilter::parse("info,gatehouse=loudest").is_err());
+    }
 
     #[test]
     fn request_ids_do_not_repeat() {

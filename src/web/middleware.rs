@@ -1,4 +1,4 @@
-//! Middleware of the whole app: the request span, HEAD, the body limit,
+//! Middleware of the whole app: the request span, the body limit,
 //! the security headers and a face for the framework's own errors.
 
 use std::time::Instant;
@@ -6,7 +6,6 @@ use std::time::Instant;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use serde_json::json;
@@ -61,18 +60,6 @@ pub async fn request_span(
     Ok(res)
 }
 
-/// Serves HEAD as the GET it asks about: the HTTP layer remembers the
-/// request was HEAD and sends the GET's status and headers without a body.
-pub async fn head_as_get(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if req.method() == Method::HEAD {
-        req.head_mut().method = Method::GET;
-    }
-    next.call(req).await
-}
-
 /// Refuses a declared body over the limit before anything reads it; bodies
 /// without a length are cut by the extractors at the same limit.
 pub async fn limit_body_size(
@@ -103,11 +90,8 @@ pub async fn framework_errors(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let api = is_api(req.path());
-    let mut res = next.call(req).await?;
+    let res = next.call(req).await?;
     let status = res.status();
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        add_head_to_allow(res.headers_mut());
-    }
     let empty = matches!(
         res.response().body().size(),
         actix_web::body::BodySize::Sized(0) | actix_web::body::BodySize::None
@@ -130,20 +114,6 @@ pub async fn framework_errors(
         error_page(builder, status, None)
     };
     Ok(ServiceResponse::new(request, fresh).map_into_right_body())
-}
-
-/// A route that takes GET takes HEAD too.
-fn add_head_to_allow(headers: &mut actix_web::http::header::HeaderMap) {
-    let Some(allow) = headers.get(header::ALLOW).and_then(|v| v.to_str().ok()) else {
-        return;
-    };
-    let methods: Vec<&str> = allow.split(',').map(str::trim).collect();
-    if methods.contains(&"GET")
-        && !methods.contains(&"HEAD")
-        && let Ok(value) = HeaderValue::from_str(&format!("{allow}, HEAD"))
-    {
-        headers.insert(header::ALLOW, value);
-    }
 }
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -169,6 +139,7 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::StatusCode;
     use actix_web::middleware::from_fn;
     use actix_web::{App, HttpResponse, test, web};
 
@@ -202,12 +173,16 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_wrong_method_gets_a_page_with_allow_naming_head_too() {
+    async fn a_wrong_method_gets_a_page_with_allow() {
         let app = test::init_service(
             App::new()
                 .wrap(from_fn(framework_errors))
                 .wrap(security_headers(false))
-                .service(web::resource("/page").get(HttpResponse::Ok)),
+                .service(
+                    web::resource("/page")
+                        .get(HttpResponse::Ok)
+                        .route(web::head().to(HttpResponse::Ok)),
+                ),
         )
         .await;
         let res =
