@@ -18,7 +18,7 @@ use crate::routes::{
     account, api, api_not_found, health, home, login, logout, not_found, register, static_files,
 };
 use crate::web::middleware::{
-    BODY_LIMIT, framework_errors, limit_body_size, request_span, security_headers,
+    BODY_LIMIT, RoutePattern, framework_errors, limit_body_size, request_span, security_headers,
 };
 use crate::web::session::session_middleware;
 use crate::web::{ApiError, AppError, AuthCookies, TrustedProxies};
@@ -70,7 +70,10 @@ impl Application {
                 .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
                 .service(get("/me", account::account))
                 .service(get("/healthz", health::healthz))
-                .service(get("/static/{name}", static_files::static_file))
+                .service(
+                    get("/static/{name}", static_files::static_file)
+                        .app_data(RoutePattern("/static/{name}")),
+                )
                 .service(
                     web::scope("/api")
                         .service(web::resource("/register").post(api::register))

@@ -33,19 +33,26 @@ pub async fn request_span(
     let started = Instant::now();
     let request_id = next_request_id();
     let client = proxies.resolve(req.request());
-    // The route's pattern and the path, never the query: it is the client's.
-    let route = req.match_pattern().unwrap_or_else(|| "-".to_owned());
     let span = tracing::info_span!(
         "request",
         id = %request_id,
         method = %req.method(),
         path = %req.path(),
-        route = %route,
+        route = tracing::field::Empty,
         client = %client.0.map(|ip| ip.to_string()).unwrap_or_default(),
         user = tracing::field::Empty,
     );
     req.extensions_mut().insert(client);
     let mut res = next.call(req).instrument(span.clone()).await?;
+    // Known once routed: a route with parameters names its pattern, any
+    // other route is its path (the query is never logged: it is the
+    // client's). Matching the pattern again here would cost a tenth of a
+    // request.
+    let route = res
+        .request()
+        .app_data::<RoutePattern>()
+        .map_or_else(|| res.request().path().to_owned(), |p| p.0.to_owned());
+    span.record("route", tracing::field::display(&route));
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
@@ -59,6 +66,10 @@ pub async fn request_span(
     }
     Ok(res)
 }
+
+/// The pattern of a route with parameters, for the request span.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
 
 /// Refuses a declared body over the limit before anything reads it; bodies
 /// without a length are cut by the extractors at the same limit.
