@@ -373,7 +373,8 @@ mod tests {
             login_email: limit,
             register: limit,
         };
-        let secret = Secret::parse("7".repeat(32), "test").expect("secret");
+        let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let secret = Secret::parse(random, "test").expect("secret");
         Accounts::new(Database::new(pool), &secret, &settings)
     }
 

@@ -1,5 +1,6 @@
 //! Who is on the other end, as far as limits are concerned.
 
+use std::fmt;
 use std::net::IpAddr;
 
 /// The client's address, resolved by the edge (TCP peer, or the hop a
@@ -14,6 +15,17 @@ impl Client {
         self.0
             .map(|ip| ip.to_canonical().to_string())
             .unwrap_or_default()
+    }
+}
+
+/// The address, or nothing when there is none: for logs, without an
+/// allocation.
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 

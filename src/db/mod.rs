@@ -123,18 +123,16 @@ pub fn with_migration_lock<T>(
             // harness's own transactions nest inside as savepoints.
             AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")
                 .map_err(|e| anyhow::anyhow!("waiting for the migration lock: {e}"))?;
-            let outcome = work(conn);
-            let AnyConnection::Sqlite(lite) = conn else {
-                unreachable!("the connection changed its backend");
-            };
-            match outcome {
+            // The multi-connection's manager ends it on the SQLite one.
+            type Manager = <AnyConnection as Connection>::TransactionManager;
+            match work(conn) {
                 Ok(value) => {
-                    AnsiTransactionManager::commit_transaction(lite)
+                    Manager::commit_transaction(conn)
                         .map_err(|e| anyhow::anyhow!("committing the migrations: {e}"))?;
                     Ok(value)
                 }
                 Err(error) => {
-                    let _ = AnsiTransactionManager::rollback_transaction(lite);
+                    let _ = Manager::rollback_transaction(conn);
                     Err(error)
                 }
             }

@@ -21,18 +21,14 @@ type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
 /// The token a page request carries in the auth cookie, if any.
 pub struct PageToken(pub Option<String>);
 
-impl PageToken {
-    fn of(req: &HttpRequest) -> Self {
-        Self(req.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()))
-    }
-}
-
 impl FromRequest for PageToken {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self::of(req)))
+        ready(Ok(Self(
+            req.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()),
+        )))
     }
 }
 
@@ -65,8 +61,9 @@ impl FromRequest for MaybeUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let PageToken(token) = PageToken::of(&req);
-            Ok(Self(authenticate(&req, token.as_deref()).await?))
+            let cookie = req.cookie(AUTH_COOKIE);
+            let token = cookie.as_ref().map(|c| c.value());
+            Ok(Self(authenticate(&req, token).await?))
         })
     }
 }

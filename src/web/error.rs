@@ -34,11 +34,12 @@ pub enum AppError {
 }
 
 /// What an error answers besides its body.
-struct Head {
+struct Head<'a> {
     status: StatusCode,
     retry_after: Option<u64>,
     bearer_challenge: bool,
-    location: Option<String>,
+    /// Where the login form should send the visitor back to.
+    login_next: Option<&'a str>,
 }
 
 impl AppError {
@@ -46,7 +47,7 @@ impl AppError {
         Self::Auth(auth::Error::internal(error))
     }
 
-    fn head(&self) -> Head {
+    fn head(&self) -> Head<'_> {
         use auth::Error as Core;
         let (status, retry_after) = match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
@@ -71,11 +72,8 @@ impl AppError {
             status,
             retry_after,
             bearer_challenge: matches!(self, Self::Unauthorized),
-            location: match self {
-                Self::LoginRequired { next } => Some(format!(
-                    "/login?{}",
-                    serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
-                )),
+            login_next: match self {
+                Self::LoginRequired { next } => Some(next),
                 _ => None,
             },
         }
@@ -102,8 +100,9 @@ impl AppError {
         if head.bearer_challenge {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if let Some(location) = head.location {
-            response.insert_header((header::LOCATION, location));
+        if let Some(next) = head.login_next {
+            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            response.insert_header((header::LOCATION, format!("/login?{query}")));
         }
         response
     }
@@ -150,7 +149,7 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let head = self.head();
-        if head.location.is_some() {
+        if head.login_next.is_some() {
             return self.response().finish();
         }
         error_page(self.response(), head.status, Some(self.to_string()))
@@ -206,8 +205,6 @@ pub fn heading(status: StatusCode) -> &'static str {
         403 => "Forbidden",
         404 => "Page not found",
         405 => "Method not allowed",
-        408 => "Request timeout",
-        409 => "Already taken",
         413 => "Request too large",
         415 => "Unsupported content type",
         422 => "Invalid input",

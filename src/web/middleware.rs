@@ -39,7 +39,7 @@ pub async fn request_span(
         method = %req.method(),
         path = %req.path(),
         route = tracing::field::Empty,
-        client = %client.0.map(|ip| ip.to_string()).unwrap_or_default(),
+        client = %client,
         user = tracing::field::Empty,
     );
     req.extensions_mut().insert(client);
@@ -48,11 +48,11 @@ pub async fn request_span(
     // other route is its path (the query is never logged: it is the
     // client's). Matching the pattern again here would cost a tenth of a
     // request.
-    let route = res
-        .request()
+    let routed = res.request();
+    let route = routed
         .app_data::<RoutePattern>()
-        .map_or_else(|| res.request().path().to_owned(), |p| p.0.to_owned());
-    span.record("route", tracing::field::display(&route));
+        .map_or_else(|| routed.path(), |pattern| pattern.0);
+    span.record("route", tracing::field::display(route));
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),

@@ -49,26 +49,18 @@ async fn a_token_is_refused_once_exp_plus_five_seconds_has_passed(backend: Backe
     // refused once its leeway has passed, to the millisecond.
     let second = early_in_a_second().await;
     let cached = token_expiring(second - 4);
-    let page = app
-        .client
-        .get(app.url("/me"))
-        .header("Cookie", format!("gatehouse_token={cached}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_me_with_cookie(&cached).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.api_me(&cached).await.status(), StatusCode::OK);
     // exp + 5 s is `second + 1`; wait until 0.2 s past it.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let target = Duration::from_millis(u64::try_from(second + 1).unwrap() * 1000 + 200);
     tokio::time::sleep(target.saturating_sub(now)).await;
     assert_eq!(app.api_me(&cached).await.status(), StatusCode::UNAUTHORIZED);
-    let page = app
-        .client
-        .get(app.url("/me"))
-        .header("Cookie", format!("gatehouse_token={cached}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_me_with_cookie(&cached).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }

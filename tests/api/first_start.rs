@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestDatabase, run_gatehouse};
+use crate::helpers::{Backend, TestDatabase, listening_address, run_gatehouse};
 
 backend_tests! {
     multi_thread:
@@ -42,9 +42,8 @@ fn start(database: &TestDatabase, gate: &Barrier) -> (Server, Result<String, Str
     let mut printed = String::new();
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        if let Some((_, rest)) = line.split_once("listening on ") {
-            let address = rest.split_whitespace().next().unwrap_or_default();
-            return (server, Ok(address.trim_end_matches('"').to_owned()));
+        if let Some(address) = listening_address(&line) {
+            return (server, Ok(address));
         }
         printed.push_str(&line);
         printed.push('\n');

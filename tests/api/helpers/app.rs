@@ -409,7 +409,8 @@ fn drain_stderr(pipe: Option<ChildStderr>, logs: Arc<Mutex<String>>) {
     });
 }
 
-fn listening_address(line: &str) -> Option<String> {
+/// The address a server's `listening on http://…` line names.
+pub fn listening_address(line: &str) -> Option<String> {
     let (_, rest) = line.split_once("listening on ")?;
     let address = rest.split_whitespace().next()?;
     let address = address.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
