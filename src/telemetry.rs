@@ -34,7 +34,7 @@ pub fn init() -> WorkerGuard {
     let ansi = std::io::stdout().is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let format = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_target(false)
