@@ -18,10 +18,11 @@ use crate::routes::{
     account, api, api_not_found, health, home, login, logout, not_found, register, static_files,
 };
 use crate::web::middleware::{
-    BODY_LIMIT, RoutePattern, framework_errors, limit_body_size, request_span, security_headers,
+    AllowedHosts, BODY_LIMIT, RoutePattern, framework_errors, request_span, screen_request,
+    security_headers,
 };
 use crate::web::session::session_middleware;
-use crate::web::{ApiError, AppError, AuthCookies, TrustedProxies};
+use crate::web::{ApiError, AppError, AuthCookies, DeviceCookies, TrustedProxies};
 
 /// How often expired denylist rows are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -40,11 +41,19 @@ impl Application {
             secure: settings.cookie_secure,
             ttl: settings.token_ttl,
         });
+        let devices = web::Data::new(DeviceCookies::new(
+            secret.expose(),
+            settings.cookie_secure,
+            settings.remember_for,
+        ));
         let proxies = web::Data::new(TrustedProxies(settings.trusted_proxies.clone()));
+        let allowed_hosts = AllowedHosts::new(&settings.allowed_hosts);
         // The session key is derived from the secret, never equal to it.
         let session_key = Key::derive_from(secret.expose());
         let secure = settings.cookie_secure;
 
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let connections_per_worker = connection_budget(settings.db_pool_size, workers);
         let listener = TcpListener::bind(&settings.bind[..])
             .with_context(|| format!("binding {:?}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -53,12 +62,14 @@ impl Application {
             App::new()
                 .app_data(accounts.clone())
                 .app_data(cookies.clone())
+                .app_data(devices.clone())
                 .app_data(proxies.clone())
                 .app_data(form_config())
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                .wrap(from_fn(limit_body_size))
+                .app_data(allowed_hosts.clone())
+                .wrap(from_fn(screen_request))
                 .wrap(from_fn(framework_errors))
                 .wrap(session_middleware(session_key.clone(), secure))
                 .wrap(security_headers(secure))
@@ -84,6 +95,9 @@ impl Application {
                 )
                 .default_service(web::to(not_found))
         })
+        .workers(workers)
+        .max_connections(connections_per_worker)
+        .backlog(BACKLOG)
         .listen(listener)?
         .run();
 
@@ -104,6 +118,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Connections the kernel queues before they are accepted; past it, new
+/// ones are refused at once instead of piling up.
+const BACKLOG: u32 = 1024;
+
+/// How many connections each worker holds open at most: what the open-file
+/// limit (raised to its hard maximum first) leaves after the database
+/// connections (a SQLite connection holds three files) and a margin for the
+/// logs and libraries, shared between the workers. Past it a worker stops
+/// accepting until one closes, instead of failing `accept` with "too many
+/// open files".
+fn connection_budget(pool_size: u32, workers: usize) -> usize {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let reserved = 64 + 3 * u64::from(pool_size);
+    let per_worker = files.saturating_sub(reserved) / workers.max(1) as u64;
+    usize::try_from(per_worker)
+        .unwrap_or(usize::MAX)
+        .clamp(16, 25_000)
 }
 
 /// A resource that answers GET, and HEAD the same way: the HTTP layer sends

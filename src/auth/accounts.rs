@@ -46,6 +46,9 @@ pub struct NewAccount {
 pub struct Credentials {
     pub email: String,
     pub password: String,
+    /// The account this browser has logged in to before (its device
+    /// cookie), exempt from that account's per-email limit.
+    pub device: Option<i32>,
 }
 
 /// The accounts service: everything the server and the command line do
@@ -82,6 +85,7 @@ impl Accounts {
         let url = settings.database_url.clone();
         let db = Database::new(pool.clone());
         let secret = crate::telemetry::spawn_blocking_in_span(move || -> anyhow::Result<Secret> {
+            db::protect_sqlite_file(&url)?;
             let mut conn = pool
                 .get()
                 .with_context(|| format!("cannot connect to the database ({url})"))?;
@@ -101,7 +105,9 @@ impl Accounts {
             })
         })
         .await??;
-        Ok((Self::new(db, &secret, settings), secret))
+        let accounts = Self::new(db, &secret, settings);
+        accounts.learn_typical_cost().await?;
+        Ok((accounts, secret))
     }
 
     /// How long an issued token lives.
@@ -119,12 +125,18 @@ impl Accounts {
     /// taken email or username is `Error::Conflict`, also when another
     /// registration wins a race (the database's unique index decides).
     pub async fn register(&self, input: NewAccount, client: Client) -> Result<Issued, Error> {
-        self.db
-            .run({
-                let throttle = self.throttle;
-                move |conn| throttle.count_registration(conn, client, unix_now())
-            })
-            .await?;
+        let throttle = self.throttle;
+        match self
+            .db
+            .write(move |conn| throttle.count_registration(conn, client, unix_now()))
+            .await
+        {
+            Err(Error::Internal(error)) => {
+                tracing::error!(%error, "cannot count a registration attempt; refusing it");
+                return Err(throttle.closed());
+            }
+            other => other?,
+        }
         let Registration {
             username,
             email,
@@ -152,7 +164,7 @@ impl Accounts {
             .map_err(Error::internal)?;
         let user = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let now = time::OffsetDateTime::now_utc();
                 let new = NewUser {
                     username: username.as_str(),
@@ -179,34 +191,57 @@ impl Accounts {
 
     /// Checks an email and password from `client`.
     ///
-    /// Unknown or invalid email and wrong password take the same path: one
-    /// bcrypt verification, then `InvalidCredentials`. Past the failure
-    /// limits every attempt gets `TooManyRequests` before any password is
-    /// looked at, so a right and a wrong password get the same answer.
+    /// The attempt is counted against the limits first, in one write that
+    /// commits before any password is looked at: past a limit it gets
+    /// `TooManyRequests`, a right password like a wrong one, and no bcrypt
+    /// work. Then unknown or invalid email and wrong password take the same
+    /// path: one bcrypt verification, `InvalidCredentials`.
     pub async fn log_in(&self, credentials: Credentials, client: Client) -> Result<Issued, Error> {
         let password = Password::for_login(&credentials.password);
         // An address that breaks the email rules has no account (and may hold
-        // what a database cannot store, such as NUL): the same verification,
-        // nothing looked up, nothing counted.
-        let Ok(email) = Email::parse(&credentials.email).map(|e| e.as_str().to_owned()) else {
-            self.hash_pool
-                .run(move |hasher| hasher.verify_password(&password, None))
-                .await?;
-            return Err(Error::InvalidCredentials);
-        };
-        let attempt = Arc::new(LoginAttempt::new(&email, client));
+        // what a database cannot store, such as NUL): nothing is looked up,
+        // but the client's attempt counts all the same.
+        let email = Email::parse(&credentials.email)
+            .ok()
+            .map(|e| e.as_str().to_owned());
+        let mut attempt = LoginAttempt::new(email.as_deref(), client);
         let throttle = self.throttle;
+        let device = credentials.device;
 
-        let user = self
-            .db
-            .run({
-                let attempt = Arc::clone(&attempt);
-                move |conn| {
-                    throttle.check(conn, &attempt, unix_now())?;
-                    Ok(user::find_user_by_email(conn, &email)?)
+        let (user, attempt) = if throttle.is_on() {
+            let counted = self
+                .db
+                .write(move |conn| {
+                    let user = match &email {
+                        Some(email) => user::find_user_by_email(conn, email)?,
+                        None => None,
+                    };
+                    if device.is_some() && device == user.as_ref().map(|u| u.id) {
+                        attempt.exempt_from_email_limit();
+                    }
+                    throttle.count_login(conn, &attempt, unix_now())?;
+                    Ok((user, attempt))
+                })
+                .await;
+            match counted {
+                Err(Error::Internal(error)) => {
+                    // The counts did not commit: refused, never let through.
+                    tracing::error!(%error, "cannot count a login attempt; refusing it");
+                    return Err(throttle.closed());
                 }
-            })
-            .await?;
+                other => other?,
+            }
+        } else {
+            let user = match email {
+                Some(email) => {
+                    self.db
+                        .run(move |conn| Ok(user::find_user_by_email(conn, &email)?))
+                        .await?
+                }
+                None => None,
+            };
+            (user, attempt)
+        };
         let (valid, user, rehashed) = self
             .hash_pool
             .run(move |hasher| {
@@ -224,32 +259,26 @@ impl Accounts {
             })
             .await?;
 
-        match user {
-            Some(mut user) if valid => {
-                let id = user.id;
-                if let Some(hash) = &rehashed {
-                    user.hashed_password.clone_from(hash);
-                }
-                if rehashed.is_some() || throttle.is_on() {
-                    self.db
-                        .run(move |conn| {
-                            if let Some(hash) = rehashed {
-                                user::update_password_hash(conn, id, &hash)?;
-                                tracing::info!("stored the rehashed password");
-                            }
-                            throttle.record_success(conn, &attempt)
-                        })
-                        .await?;
-                }
-                self.issue(user)
-            }
-            _ => {
-                self.db
-                    .run(move |conn| throttle.record_failure(conn, &attempt, unix_now()))
-                    .await?;
-                Err(Error::InvalidCredentials)
-            }
+        // A wrong password was counted already: nothing more to write.
+        let Some(mut user) = user.filter(|_| valid) else {
+            return Err(Error::InvalidCredentials);
+        };
+        let id = user.id;
+        if let Some(hash) = &rehashed {
+            user.hashed_password.clone_from(hash);
         }
+        if rehashed.is_some() || throttle.is_on() {
+            self.db
+                .write(move |conn| {
+                    if let Some(hash) = rehashed {
+                        user::update_password_hash(conn, id, &hash)?;
+                        tracing::info!("stored the rehashed password");
+                    }
+                    throttle.record_success(conn, &attempt, unix_now())
+                })
+                .await?;
+        }
+        self.issue(user)
     }
 
     fn issue(&self, user: User) -> Result<Issued, Error> {
@@ -270,7 +299,7 @@ impl Accounts {
         let until = claims.exp.saturating_add(LEEWAY_SECS as i64);
         let jti = claims.jti.clone();
         self.db
-            .run(move |conn| Ok(denylist::denylist_token(conn, &jti, until)?))
+            .write(move |conn| Ok(denylist::denylist_token(conn, &jti, until)?))
             .await?;
         self.cache.forget_token(&claims.jti);
         Ok(())
@@ -281,7 +310,7 @@ impl Accounts {
     pub async fn log_out_everywhere(&self, user: &User) -> Result<(), Error> {
         let email = user.email.clone();
         self.db
-            .run(move |conn| Ok(user::revoke_sessions(conn, &email)?))
+            .write(move |conn| Ok(user::revoke_sessions(conn, &email)?))
             .await?;
         self.cache.forget_user(user.id);
         Ok(())
@@ -292,7 +321,7 @@ impl Accounts {
     pub async fn revoke_sessions(&self, email: &str) -> Result<bool, Error> {
         let email = Email::normalize(email);
         self.db
-            .run(move |conn| Ok(user::revoke_sessions(conn, &email)?))
+            .write(move |conn| Ok(user::revoke_sessions(conn, &email)?))
             .await
     }
 
@@ -330,13 +359,28 @@ impl Accounts {
     /// Deletes denylist rows and rate-limit counters that no longer matter;
     /// returns how many denylist rows went.
     pub async fn purge_expired(&self) -> Result<usize, Error> {
-        self.db
-            .run(|conn| {
+        let purged = self
+            .db
+            .write(|conn| {
                 let now = unix_now();
                 rate_limit::purge_expired(conn, now)?;
                 Ok(denylist::purge_expired(conn, now)?)
             })
-            .await
+            .await?;
+        self.learn_typical_cost().await?;
+        Ok(purged)
+    }
+
+    /// Makes unknown emails cost what most stored hashes cost to verify.
+    async fn learn_typical_cost(&self) -> Result<(), Error> {
+        if let Some(cost) = self
+            .db
+            .run(|conn| Ok(user::most_common_cost(conn)?))
+            .await?
+        {
+            self.hash_pool.hasher().set_typical_cost(cost);
+        }
+        Ok(())
     }
 
     /// Whether the database answers a query.
@@ -371,6 +415,10 @@ mod tests {
             enabled: rate_limits,
             login_pair: limit,
             login_email: limit,
+            login_address: Limit {
+                max: 100,
+                window: Duration::from_secs(60),
+            },
             register: limit,
         };
         let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
@@ -382,6 +430,7 @@ mod tests {
         Credentials {
             email: email.to_owned(),
             password: password.to_owned(),
+            device: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Who is on the other end, as far as limits are concerned.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// The client's address, resolved by the edge (TCP peer, or the hop a
 /// trusted proxy saw). `None` when there is no peer (a command, a test).
@@ -10,11 +10,17 @@ pub struct Client(pub Option<IpAddr>);
 
 impl Client {
     /// The address as it appears in rate-limit keys: IPv4-mapped IPv6
-    /// addresses count as the IPv4 address they carry.
+    /// addresses count as the IPv4 address they carry, and an IPv6 address
+    /// as its /64 (one subscriber gets a whole /64 and picks from it freely).
     pub fn key(self) -> String {
-        self.0
-            .map(|ip| ip.to_canonical().to_string())
-            .unwrap_or_default()
+        match self.0.map(|ip| ip.to_canonical()) {
+            None => String::new(),
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => {
+                let network = u128::from(ip) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(network))
+            }
+        }
     }
 }
 
@@ -39,5 +45,14 @@ mod tests {
         let plain: IpAddr = "192.0.2.7".parse().expect("address");
         assert_eq!(Client(Some(mapped)).key(), Client(Some(plain)).key());
         assert_eq!(Client(None).key(), "");
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64() {
+        let key = |s: &str| Client(Some(s.parse().expect("address"))).key();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::1"), "::/64");
     }
 }

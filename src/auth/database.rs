@@ -2,7 +2,7 @@
 //! connection on a blocking thread, inside the caller's tracing span.
 
 use crate::auth::Error;
-use crate::db::{AnyConnection, Pool};
+use crate::db::{AnyConnection, Pool, write_transaction};
 use crate::telemetry::spawn_blocking_in_span;
 
 #[derive(Clone)]
@@ -28,5 +28,15 @@ impl Database {
             work(&mut conn)
         })
         .await?
+    }
+
+    /// [`run`](Self::run) in one transaction that either commits, checked,
+    /// or leaves nothing behind: for every write.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, work)).await
     }
 }

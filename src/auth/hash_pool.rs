@@ -54,8 +54,12 @@ impl HashPool {
         let hasher = Arc::clone(&self.hasher);
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            // A caller that has gone (its client disconnected) waits for
+            // nothing: its job is dropped, not run.
+            if answer.is_closed() {
+                return;
+            }
             let _entered = span.enter();
-            // The caller may have gone (client disconnected): nobody to tell.
             let _ = answer.send(job(&hasher));
         });
         match self.queue.try_send(job) {
@@ -101,6 +105,34 @@ mod tests {
     async fn jobs_run_and_answer() {
         let pool = HashPool::new(PasswordHasher::new(4), 2, 4);
         assert_eq!(pool.run(|_| 6 * 7).await.ok(), Some(42));
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_dropped_unrun() {
+        let pool = Arc::new(HashPool::new(PasswordHasher::new(4), 1, 4));
+        let gate = Arc::new(Barrier::new(2));
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy = tokio::spawn({
+            let (pool, gate) = (Arc::clone(&pool), Arc::clone(&gate));
+            async move { pool.run(move |_| gate.wait().is_leader()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Queued behind the busy job, then abandoned.
+        let abandoned = tokio::spawn({
+            let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+            async move {
+                pool.run(move |_| ran.store(true, std::sync::atomic::Ordering::SeqCst))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        gate.wait();
+        assert!(busy.await.is_ok());
+        // A later job runs once the abandoned one has been passed over.
+        assert_eq!(pool.run(|_| 3).await.ok(), Some(3));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[tokio::test]

@@ -1,26 +1,45 @@
 //! bcrypt hashing. Every method here is slow on purpose and must run on a
 //! blocking thread, never on an async worker.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::domain::Password;
-use crate::domain::password::MAX_PASSWORD_BYTES;
+use crate::domain::password::{MAX_PASSWORD_BYTES, has_control_characters};
 
 pub struct PasswordHasher {
     cost: u32,
+    /// The cost most stored hashes have, which the dummy hash is made at:
+    /// after a change of the configured cost, an unknown email must take as
+    /// long as the accounts nobody has logged into since.
+    typical_cost: AtomicU32,
     /// The hash of a random password, verified against when the account is
-    /// unknown; made on first use, off the start-up path.
-    dummy: OnceLock<String>,
+    /// unknown; made on first use (and again when the typical cost moves),
+    /// off the start-up path.
+    dummy: Mutex<Option<Arc<Dummy>>>,
     verifications: AtomicU64,
+}
+
+struct Dummy {
+    cost: u32,
+    hash: String,
 }
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> Self {
         Self {
             cost,
-            dummy: OnceLock::new(),
+            typical_cost: AtomicU32::new(cost),
+            dummy: Mutex::new(None),
             verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// Makes later dummy verifications take as long as a stored hash of
+    /// `cost` (one the bcrypt crate can make: 4 to 31).
+    pub fn set_typical_cost(&self, cost: u32) {
+        if (4..=31).contains(&cost) {
+            self.typical_cost.store(cost, Ordering::Relaxed);
         }
     }
 
@@ -31,15 +50,19 @@ impl PasswordHasher {
     }
 
     /// Checks a password against a stored hash. Without a hash (unknown
-    /// account) or with a password bcrypt would cut, it still spends one
-    /// verification, so timing does not tell which emails exist.
+    /// account) or with a password no account can have (longer than bcrypt
+    /// reads, or holding a control character bcrypt would cut at), it still
+    /// spends one verification, so timing does not tell which emails exist.
     pub fn verify_password(&self, password: &Password, stored_hash: Option<&str>) -> bool {
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let fits = password.expose().len() <= MAX_PASSWORD_BYTES;
+        // For counting the work a burst of logins caused (RUST_LOG=info,gatehouse::bcrypt=debug).
+        tracing::debug!(target: "gatehouse::bcrypt", "verifying a password");
+        let fits = password.expose().len() <= MAX_PASSWORD_BYTES
+            && !has_control_characters(password.expose());
         match stored_hash {
             Some(hash) if fits => bcrypt::verify(password.expose(), hash).unwrap_or(false),
             _ => {
-                let _ = bcrypt::verify(password.expose(), self.dummy_hash());
+                let _ = bcrypt::verify(password.expose(), &self.dummy_hash().hash);
                 false
             }
         }
@@ -59,11 +82,22 @@ impl PasswordHasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    fn dummy_hash(&self) -> &str {
-        self.dummy.get_or_init(|| {
-            let random = uuid::Uuid::new_v4().simple().to_string();
-            bcrypt::hash(random, self.cost).unwrap_or_default()
-        })
+    fn dummy_hash(&self) -> Arc<Dummy> {
+        let cost = self.typical_cost.load(Ordering::Relaxed);
+        // Held while a new dummy is made, so it is made once.
+        let mut dummy = self.dummy.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*dummy {
+            Some(made) if made.cost == cost => Arc::clone(made),
+            _ => {
+                let random = uuid::Uuid::new_v4().simple().to_string();
+                let made = Arc::new(Dummy {
+                    cost,
+                    hash: bcrypt::hash(random, cost).unwrap_or_default(),
+                });
+                *dummy = Some(Arc::clone(&made));
+                made
+            }
+        }
     }
 }
 
@@ -90,7 +124,17 @@ mod tests {
     fn an_unknown_account_never_verifies() {
         let hasher = PasswordHasher::new(4);
         assert!(!hasher.verify_password(&Password::for_login("anything at all"), None));
-        assert!(hasher.dummy.get().is_some_and(|h| h.starts_with("$2b$04$")));
+        assert!(hasher.dummy_hash().hash.starts_with("$2b$04$"));
+    }
+
+    #[test]
+    fn the_dummy_hash_follows_the_typical_cost() {
+        let hasher = PasswordHasher::new(5);
+        assert!(hasher.dummy_hash().hash.starts_with("$2b$05$"));
+        hasher.set_typical_cost(4);
+        assert!(hasher.dummy_hash().hash.starts_with("$2b$04$"));
+        hasher.set_typical_cost(99);
+        assert!(hasher.dummy_hash().hash.starts_with("$2b$04$"));
     }
 
     #[test]
@@ -112,6 +156,16 @@ mod tests {
         hasher.verify_password(&Password::for_login("wrong horse"), None);
         hasher.verify_password(&Password::for_login(&"x".repeat(80)), Some(&hash));
         assert_eq!(hasher.verifications(), 3);
+    }
+
+    #[test]
+    fn a_password_with_a_nul_never_verifies() {
+        let hasher = PasswordHasher::new(4);
+        let base = "a".repeat(71);
+        let hash = hasher.hash_password(&password(&base)).expect("hash");
+        assert!(hasher.verify_password(&Password::for_login(&base), Some(&hash)));
+        // bcrypt stops at NUL: without the check, both would pass.
+        assert!(!hasher.verify_password(&Password::for_login(&format!("{base}\0")), Some(&hash)));
     }
 
     #[test]

@@ -15,21 +15,52 @@ pub struct Throttle {
 
 /// One login attempt, as the throttle counts it.
 pub struct LoginAttempt {
-    /// Failures of this email from this client.
-    pair_key: String,
+    /// Failures of this email from this client; `None` for an address that
+    /// breaks the email rules (no account can have it).
+    pair_key: Option<String>,
     /// Failures of this email from anywhere.
-    email_key: String,
+    email_key: Option<String>,
+    /// Failures from this client, whatever the email.
+    address_key: String,
+    /// The client's browser has logged in to this email's account before:
+    /// the per-email limit does not hold for it.
+    exempt_from_email_limit: bool,
 }
 
 impl LoginAttempt {
-    /// `email` is the normalized address.
-    pub fn new(email: &str, client: Client) -> Self {
+    /// `email` is the normalized address, `None` when it breaks the rules.
+    pub fn new(email: Option<&str>, client: Client) -> Self {
+        let client = client.key();
         Self {
-            pair_key: format!("login:{}:{email}", client.key()),
-            email_key: format!("login-email:{email}"),
+            pair_key: email.map(|email| format!("login:{client}:{email}")),
+            email_key: email.map(|email| format!("login-email:{email}")),
+            address_key: format!("login-address:{client}"),
+            exempt_from_email_limit: false,
         }
     }
+
+    /// Lifts the per-email limit, for the owner's own browser.
+    pub fn exempt_from_email_limit(&mut self) {
+        self.exempt_from_email_limit = true;
+    }
+
+    fn keys(&self, limits: RateLimits) -> impl Iterator<Item = (&str, Limit)> {
+        let email = self
+            .email_key
+            .as_deref()
+            .filter(|_| !self.exempt_from_email_limit);
+        [
+            (self.pair_key.as_deref(), limits.login_pair),
+            (email, limits.login_email),
+            (Some(self.address_key.as_str()), limits.login_address),
+        ]
+        .into_iter()
+        .filter_map(|(key, limit)| key.map(|key| (key, limit)))
+    }
 }
+
+/// How long a client waits when the counters cannot be written.
+const CLOSED_RETRY_SECS: u64 = 60;
 
 impl Throttle {
     pub fn new(limits: RateLimits) -> Self {
@@ -38,14 +69,18 @@ impl Throttle {
         }
     }
 
-    /// Whether a successful login has anything to write.
+    /// Whether anything is counted at all.
     pub fn is_on(&self) -> bool {
         self.limits.is_some()
     }
 
-    /// Refuses the attempt when its email, from this client or from
-    /// anywhere, has used up its failures.
-    pub fn check(
+    /// Counts the attempt against every limit it falls under, before its
+    /// password is looked at, and refuses it when that passes one: attempts
+    /// arriving together are counted one after another, so a burst gets no
+    /// more password checks than the limit. Run it in a write transaction:
+    /// a refused attempt's error rolls its counts back, so it counts against
+    /// no limit. A counter that cannot be written refuses the attempt too.
+    pub fn count_login(
         &self,
         conn: &mut AnyConnection,
         attempt: &LoginAttempt,
@@ -54,58 +89,45 @@ impl Throttle {
         let Some(limits) = self.limits else {
             return Ok(());
         };
-        let mut reset_at = None;
-        for (key, limit) in [
-            (&attempt.pair_key, limits.login_pair),
-            (&attempt.email_key, limits.login_email),
-        ] {
-            if let Some(counter) = rate_limit::current(conn, key, now)?
-                && counter.count >= max(limit)
-            {
-                reset_at = reset_at.max(Some(counter.reset_at));
+        for (key, limit) in attempt.keys(limits) {
+            let counter = rate_limit::hit(conn, key, window_secs(limit), now).map_err(closed)?;
+            if counter.count > max(limit) {
+                return Err(too_many(counter.reset_at, now));
             }
         }
-        match reset_at {
-            Some(reset_at) => Err(too_many(reset_at, now)),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a wrong password (or an unknown account).
-    pub fn record_failure(
-        &self,
-        conn: &mut AnyConnection,
-        attempt: &LoginAttempt,
-        now: i64,
-    ) -> Result<(), Error> {
-        let Some(limits) = self.limits else {
-            return Ok(());
-        };
-        rate_limit::hit(conn, &attempt.pair_key, window_secs(limits.login_pair), now)?;
-        rate_limit::hit(
-            conn,
-            &attempt.email_key,
-            window_secs(limits.login_email),
-            now,
-        )?;
         Ok(())
     }
 
-    /// A right password clears the failures of this client, not those
-    /// counted from elsewhere.
+    /// A right password: its attempt was no failure. The failures of this
+    /// email from this client are forgiven; those counted from elsewhere
+    /// stay.
     pub fn record_success(
         &self,
         conn: &mut AnyConnection,
         attempt: &LoginAttempt,
+        now: i64,
     ) -> Result<(), Error> {
-        if self.limits.is_some() {
-            rate_limit::reset(conn, &attempt.pair_key)?;
+        let Some(limits) = self.limits else {
+            return Ok(());
+        };
+        for (key, _) in attempt.keys(limits) {
+            if Some(key) == attempt.pair_key.as_deref() {
+                rate_limit::reset(conn, key)?;
+            } else {
+                rate_limit::take_back(conn, key, now)?;
+            }
         }
         Ok(())
     }
 
+    /// The refusal for an attempt whose counts could not be written.
+    pub fn closed(&self) -> Error {
+        too_many_for(CLOSED_RETRY_SECS)
+    }
+
     /// Counts a registration attempt from `client` and refuses it past the
-    /// limit. Counted before validation, so failed attempts count too.
+    /// limit. Counted before validation, so failed attempts count too; run
+    /// it in a write transaction, like [`count_login`](Self::count_login).
     pub fn count_registration(
         &self,
         conn: &mut AnyConnection,
@@ -116,12 +138,24 @@ impl Throttle {
             return Ok(());
         };
         let key = format!("register:{}", client.key());
-        let counter = rate_limit::hit(conn, &key, window_secs(limits.register), now)?;
+        let counter =
+            rate_limit::hit(conn, &key, window_secs(limits.register), now).map_err(closed)?;
         if counter.count > max(limits.register) {
             return Err(too_many(counter.reset_at, now));
         }
         Ok(())
     }
+}
+
+/// A counter that cannot be written refuses (fails closed), and says why
+/// in the log.
+fn closed(error: diesel::result::Error) -> Error {
+    tracing::error!(%error, "cannot write a rate-limit counter; refusing the attempt");
+    too_many_for(CLOSED_RETRY_SECS)
+}
+
+fn too_many_for(retry_after: u64) -> Error {
+    Error::TooManyRequests { retry_after }
 }
 
 fn max(limit: Limit) -> i32 {
@@ -133,9 +167,7 @@ fn window_secs(limit: Limit) -> i64 {
 }
 
 fn too_many(reset_at: i64, now: i64) -> Error {
-    Error::TooManyRequests {
-        retry_after: u64::try_from(reset_at - now).unwrap_or(0).max(1),
-    }
+    too_many_for(u64::try_from(reset_at - now).unwrap_or(0).max(1))
 }
 
 #[cfg(test)]
@@ -146,10 +178,44 @@ mod tests {
     fn keys_separate_the_limits_and_the_clients() {
         let a = Client(Some("127.0.0.1".parse().expect("address")));
         let b = Client(Some("127.0.0.2".parse().expect("address")));
-        let one = LoginAttempt::new("a@b.c", a);
+        let one = LoginAttempt::new(Some("a@b.c"), a);
         assert_ne!(one.pair_key, one.email_key);
-        assert_ne!(one.pair_key, LoginAttempt::new("a@b.c", b).pair_key);
-        assert_eq!(one.email_key, LoginAttempt::new("a@b.c", b).email_key);
+        assert_ne!(one.pair_key, LoginAttempt::new(Some("a@b.c"), b).pair_key);
+        assert_eq!(one.email_key, LoginAttempt::new(Some("a@b.c"), b).email_key);
+        assert_ne!(
+            one.address_key,
+            LoginAttempt::new(Some("a@b.c"), b).address_key
+        );
+        assert_eq!(
+            one.address_key,
+            LoginAttempt::new(Some("x@y.z"), a).address_key
+        );
+    }
+
+    #[test]
+    fn a_malformed_email_counts_against_its_address_only() {
+        let limits = crate::config::Settings::from_lookup(|_| None)
+            .expect("defaults")
+            .rate_limits;
+        let attempt = LoginAttempt::new(None, Client::default());
+        let keys: Vec<_> = attempt.keys(limits).map(|(key, _)| key).collect();
+        assert_eq!(keys, [attempt.address_key.as_str()]);
+    }
+
+    #[test]
+    fn the_owners_browser_skips_the_email_limit_only() {
+        let limits = crate::config::Settings::from_lookup(|_| None)
+            .expect("defaults")
+            .rate_limits;
+        let mut attempt = LoginAttempt::new(Some("a@b.c"), Client::default());
+        assert_eq!(attempt.keys(limits).count(), 3);
+        attempt.exempt_from_email_limit();
+        let keys: Vec<_> = attempt.keys(limits).map(|(key, _)| key).collect();
+        assert!(
+            !keys.iter().any(|key| key.starts_with("login-email:")),
+            "{keys:?}"
+        );
+        assert_eq!(keys.len(), 2);
     }
 
     #[test]

@@ -92,13 +92,19 @@ impl TokenKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()?
-            .claims;
+        let decoded = decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        // `crit` names extensions the token insists on; we implement none,
+        // so such a token must be refused (RFC 7515, 4.1.11).
+        if decoded.header.crit.is_some() {
+            return None;
+        }
+        let claims = decoded.claims;
+        let lifetime = u64::try_from(claims.exp.saturating_sub(claims.iat)).ok()?;
         // jsonwebtoken counts the leeway against whole seconds, which lets
         // a token live up to a second longer; this check is exact.
         let valid = claims.user_id().is_some()
             && !claims.jti.is_empty()
+            && lifetime <= self.ttl.as_secs()
             && !is_expired(claims.exp, unix_now_millis());
         valid.then_some(claims)
     }
@@ -219,6 +225,7 @@ mod tests {
         let keys = keys();
         let now = unix_now();
         let mut claims = valid_claims();
+        claims["iat"] = json!(now - 63);
         claims["exp"] = json!(now - 3);
         assert!(
             keys.verify(&sign(claims.clone(), Algorithm::HS256, SECRET))
@@ -285,6 +292,34 @@ mod tests {
                 "{name} = {value}"
             );
         }
+    }
+
+    #[test]
+    fn a_crit_header_is_refused() {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp".into()]);
+        let token =
+            encode(&header, &valid_claims(), &EncodingKey::from_secret(SECRET)).expect("token");
+        assert!(keys().verify(&token).is_none());
+    }
+
+    #[test]
+    fn a_lifetime_past_the_configured_one_is_refused() {
+        let now = unix_now();
+        let mut claims = valid_claims();
+        claims["iat"] = json!(now - 100);
+        claims["exp"] = json!(now + 801);
+        assert!(
+            keys()
+                .verify(&sign(claims.clone(), Algorithm::HS256, SECRET))
+                .is_none()
+        );
+        claims["exp"] = json!(now + 800);
+        assert!(
+            keys()
+                .verify(&sign(claims, Algorithm::HS256, SECRET))
+                .is_some()
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! | `GATEHOUSE_RATE_LIMITS` | `on` |
 //! | `GATEHOUSE_LOGIN_LIMIT` | `5/15m` failed logins per email and client address |
 //! | `GATEHOUSE_LOGIN_EMAIL_LIMIT` | `20/15m` failed logins per email |
+//! | `GATEHOUSE_LOGIN_ADDRESS_LIMIT` | `100/15m` failed logins per client address |
+//! | `GATEHOUSE_REMEMBER_FOR` | `30d` life of a remembered login and of the device cookie |
+//! | `GATEHOUSE_ALLOWED_HOSTS` | unset: any `Host`; else the names answered, comma-separated |
 //! | `GATEHOUSE_REGISTER_LIMIT` | `10/1h` registration attempts per client address |
 //! | `GATEHOUSE_TRUSTED_PROXIES` | none: proxy addresses or CIDR ranges whose `X-Forwarded-For` counts |
 //! | `GATEHOUSE_DB_POOL_SIZE` | `16` (SQLite `:memory:` always 1) |
@@ -161,6 +164,11 @@ pub struct Settings {
     pub hash_threads: usize,
     pub hash_queue: usize,
     pub auth_cache_ttl: Duration,
+    /// How long a remembered login lasts; also the life of the device
+    /// cookie that exempts the owner's browser from the per-email limit.
+    pub remember_for: Duration,
+    /// `Host` names answered; empty: any.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// At most `max` counted events per `window`.
@@ -187,9 +195,12 @@ pub struct RateLimits {
     pub enabled: bool,
     /// Failed logins per (email, client address): the tight one.
     pub login_pair: Limit,
-    /// Failed logins per email from anywhere: looser, so that nobody can
-    /// lock a user out for long from another address.
+    /// Failed logins per email from anywhere: looser; the owner's own
+    /// browser (device cookie) is exempt, so others cannot lock them out.
     pub login_email: Limit,
+    /// Failed logins per client address, whatever the email: one address
+    /// cannot try thousands of accounts.
+    pub login_address: Limit,
     /// Registration attempts per client address.
     pub register: Limit,
 }
@@ -233,6 +244,7 @@ impl Settings {
             enabled: env.parsed("GATEHOUSE_RATE_LIMITS", true, flag)?,
             login_pair: limit("GATEHOUSE_LOGIN_LIMIT", "5/15m")?,
             login_email: limit("GATEHOUSE_LOGIN_EMAIL_LIMIT", "20/15m")?,
+            login_address: limit("GATEHOUSE_LOGIN_ADDRESS_LIMIT", "100/15m")?,
             register: limit("GATEHOUSE_REGISTER_LIMIT", "10/1h")?,
         };
         let trusted_proxies =
@@ -253,6 +265,16 @@ impl Settings {
                     .ok_or_else(|| "expected 0 or a duration of at most 1s, such as 500ms".into())
             },
         )?;
+        let remember_for = env.parsed(
+            "GATEHOUSE_REMEMBER_FOR",
+            Duration::from_secs(30 * 24 * 60 * 60),
+            |raw| {
+                duration(raw)
+                    .filter(|d| (Duration::from_secs(60)..=MAX_TOKEN_TTL).contains(d))
+                    .ok_or_else(|| "expected a duration from 1m to 366d, such as 30d".into())
+            },
+        )?;
+        let allowed_hosts = env.parsed("GATEHOUSE_ALLOWED_HOSTS", Vec::new(), parse_hosts)?;
         Ok(Self {
             database_url,
             bind,
@@ -266,8 +288,28 @@ impl Settings {
             hash_threads,
             hash_queue,
             auth_cache_ttl,
+            remember_for,
+            allowed_hosts,
         })
     }
+}
+
+/// Host names, comma-separated, lower-cased; a port is not part of one.
+fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| {
+            let valid = host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+            if valid {
+                Ok(host.to_ascii_lowercase())
+            } else {
+                Err(format!("{host:?} is not a host name; expected names such as example.com,www.example.com"))
+            }
+        })
+        .collect()
 }
 
 /// The longest token lifetime accepted.
@@ -371,6 +413,13 @@ mod tests {
             s.rate_limits.login_email,
             Limit {
                 max: 20,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(
+            s.rate_limits.login_address,
+            Limit {
+                max: 100,
                 window: Duration::from_secs(900)
             }
         );

@@ -92,6 +92,42 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32) -> Pool {
     builder.build_unchecked(ConnectionManager { url })
 }
 
+/// Creates a new SQLite database file readable by its owner only (SQLite
+/// gives its `-wal` and `-shm` files the same mode), and warns once about
+/// an existing one that others can read: it holds every password hash and,
+/// unless the secret is configured, the key that signs tokens.
+pub fn protect_sqlite_file(url: &DatabaseUrl) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let DatabaseUrl::Sqlite(path) = url else {
+        return Ok(());
+    };
+    if url.is_memory() || path.starts_with("file:") {
+        return Ok(());
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "the database file {path} can be read by other users (mode {:o}); \
+                     make it private with: chmod 600 {path}*",
+                    mode & 0o777
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot create the database file {path}: {e}"
+        )),
+    }
+}
+
 /// The PostgreSQL advisory lock that instances take turns on while they
 /// migrate and bootstrap the secret (any number, fixed for gatehouse).
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
@@ -119,23 +155,42 @@ pub fn with_migration_lock<T>(
         AnyConnection::Sqlite(lite) => {
             // WAL cannot be switched on inside a transaction.
             set_wal(lite)?;
-            // Begun through diesel's transaction manager, so the migration
-            // harness's own transactions nest inside as savepoints.
-            AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")
-                .map_err(|e| anyhow::anyhow!("waiting for the migration lock: {e}"))?;
-            // The multi-connection's manager ends it on the SQLite one.
-            type Manager = <AnyConnection as Connection>::TransactionManager;
-            match work(conn) {
-                Ok(value) => {
-                    Manager::commit_transaction(conn)
-                        .map_err(|e| anyhow::anyhow!("committing the migrations: {e}"))?;
-                    Ok(value)
-                }
-                Err(error) => {
-                    let _ = Manager::rollback_transaction(conn);
-                    Err(error)
-                }
-            }
+            write_transaction(conn, |conn| work(conn))
+        }
+    }
+}
+
+/// Runs `work` in a transaction whose `COMMIT` is its own statement, so a
+/// commit that fails (a full disk, an I/O error) is an error here and never
+/// a success: SQLite commits an `INSERT … RETURNING` outside a transaction
+/// when the statement is reset, and that error is lost. On SQLite the
+/// transaction is `IMMEDIATE`: it takes the write lock at once (waiting for
+/// it within the busy timeout) instead of failing when a read inside turns
+/// into a write. `work`'s error rolls everything back.
+pub fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    // The multi-connection's manager ends a transaction on either backend;
+    // nested ones (the migration harness's) become savepoints.
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(lite) => {
+            AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?;
+        }
+        AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(error)
         }
     }
 }

@@ -13,6 +13,12 @@ const MIN_PASSWORD_CHARS: usize = 8;
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
 
+/// Control characters (NUL among them) cannot be typed and would be cut or
+/// mangled on the way to bcrypt, so no password holds one.
+pub fn has_control_characters(password: &str) -> bool {
+    password.chars().any(char::is_control)
+}
+
 /// Whether a password is on the common list, ignoring case.
 pub fn is_common_password(password: &str) -> bool {
     COMMON_PASSWORDS.contains(password.trim().to_lowercase().as_str())
@@ -25,7 +31,8 @@ pub struct Password(String);
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let password = nfkc(raw);
-        if password.chars().count() < MIN_PASSWORD_CHARS {
+        // Counted as typed too: one character can normalize into many.
+        if raw.chars().count().min(password.chars().count()) < MIN_PASSWORD_CHARS {
             return Err(FieldError {
                 field: "password",
                 message: "Password must be at least 8 characters",
@@ -35,6 +42,12 @@ impl Password {
             return Err(FieldError {
                 field: "password",
                 message: "Password must be at most 72 bytes",
+            });
+        }
+        if has_control_characters(&password) {
+            return Err(FieldError {
+                field: "password",
+                message: "Password must not contain control characters",
             });
         }
         if is_common_password(&password) {
@@ -74,6 +87,34 @@ mod tests {
             Password::parse("ééééééé").map_err(|e| e.message),
             Err("Password must be at least 8 characters")
         );
+    }
+
+    #[test]
+    fn eight_characters_as_typed_not_only_after_normalization() {
+        // One typed character that NFKC turns into 18.
+        assert_eq!(
+            Password::parse("\u{FDFA}").map_err(|e| e.message),
+            Err("Password must be at least 8 characters")
+        );
+        assert_eq!(
+            Password::parse("ab\u{FDFA}cd").map_err(|e| e.message),
+            Err("Password must be at least 8 characters")
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for bad in [
+            "tangerine\0kettle",
+            "tangerine-kettle\n",
+            "\u{7f}tangerine-kettle",
+        ] {
+            assert_eq!(
+                Password::parse(bad).map_err(|e| e.message),
+                Err("Password must not contain control characters"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,18 +13,6 @@ pub struct Counter {
     pub reset_at: i64,
 }
 
-/// The counter of `key` when its window is still open.
-pub fn current(conn: &mut AnyConnection, key: &str, now: i64) -> QueryResult<Option<Counter>> {
-    let row: Option<(i32, i64)> = rate_limits::table
-        .find(key)
-        .select((rate_limits::count, rate_limits::reset_at))
-        .first(conn)
-        .optional()?;
-    Ok(row
-        .filter(|(_, reset_at)| *reset_at > now)
-        .map(|(count, reset_at)| Counter { count, reset_at }))
-}
-
 /// Counts one event for `key`: opens a new window of `window_secs` when
 /// there is none or it has ended. One statement, so instances racing on a
 /// key never lose a count.
@@ -49,6 +37,20 @@ pub fn hit(
         .bind::<BigInt, _>(now + window_secs)
         .bind::<BigInt, _>(now)
         .get_result(conn)
+}
+
+/// Takes one event back from `key`'s open window (an attempt counted
+/// before it was known to be no failure).
+pub fn take_back(conn: &mut AnyConnection, key: &str, now: i64) -> QueryResult<()> {
+    diesel::update(
+        rate_limits::table
+            .find(key)
+            .filter(rate_limits::reset_at.gt(now))
+            .filter(rate_limits::count.gt(0)),
+    )
+    .set(rate_limits::count.eq(rate_limits::count - 1))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Forgets `key` (a successful login clears its failures).

@@ -94,16 +94,20 @@ pub fn find_taken(
 }
 
 /// Inserts a user. A unique index that refuses the row (a registration that
-/// raced another) comes back as `Err(Ok(Taken))`.
+/// raced another) comes back as `Err(Ok(Taken))`. Inside a transaction the
+/// insert has its own savepoint, so that PostgreSQL still answers the query
+/// that finds out which value was taken.
 pub fn insert_user(
     conn: &mut AnyConnection,
     new: &NewUser<'_>,
 ) -> Result<i32, Result<Taken, Error>> {
-    match diesel::insert_into(users::table)
-        .values(new)
-        .returning(users::id)
-        .get_result(conn)
-    {
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(users::table)
+            .values(new)
+            .returning(users::id)
+            .get_result(conn)
+    });
+    match inserted {
         Ok(id) => Ok(id),
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
             match find_taken(conn, new.email, new.username_key) {
@@ -135,4 +139,22 @@ pub fn update_password_hash(
         .set(users::hashed_password.eq(hashed_password))
         .execute(conn)
         .map(drop)
+}
+
+/// The bcrypt cost most stored hashes have (`None` without users).
+pub fn most_common_cost(conn: &mut AnyConnection) -> QueryResult<Option<u32>> {
+    #[derive(QueryableByName)]
+    struct Cost {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        cost: i32,
+    }
+    // `$2b$12$…`: the cost is the two digits after the second `$`.
+    let found: Option<Cost> = diesel::sql_query(
+        "SELECT CAST(substr(hashed_password, 5, 2) AS INTEGER) AS cost FROM users \
+         WHERE hashed_password LIKE '$2_$__$%' \
+         GROUP BY substr(hashed_password, 5, 2) ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    .get_result(conn)
+    .optional()?;
+    Ok(found.and_then(|c| u32::try_from(c.cost).ok()))
 }

@@ -8,7 +8,7 @@ use crate::auth::{self, Accounts, Credentials};
 use crate::domain::next_path;
 use crate::web::form::Form;
 use crate::web::page::{Layout, form_again, render, see_other};
-use crate::web::{AppError, AuthCookies, ClientAddr, MaybeUser, session};
+use crate::web::{AppError, AuthCookies, ClientAddr, DeviceCookies, MaybeUser, session};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -53,6 +53,7 @@ pub async fn login(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
+    devices: web::Data<DeviceCookies>,
     session: Session,
     ClientAddr(client): ClientAddr,
     Form(form): Form<LoginForm>,
@@ -62,6 +63,7 @@ pub async fn login(
     let credentials = Credentials {
         email: form.email.clone(),
         password: form.password,
+        device: devices.account(&req),
     };
     match accounts.log_in(credentials, client).await {
         Ok(issued) => {
@@ -69,6 +71,7 @@ pub async fn login(
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
             Ok(see_other(&next)
                 .cookie(cookies.holding(issued.token))
+                .cookie(devices.naming(issued.user.id))
                 .finish())
         }
         Err(error @ (auth::Error::InvalidCredentials | auth::Error::TooManyRequests { .. })) => {

@@ -6,31 +6,34 @@ use serde::Deserialize;
 use crate::auth::Accounts;
 use crate::web::form::Form;
 use crate::web::page::see_other;
-use crate::web::{AppError, AuthCookies, MaybeUser, PageToken, session};
+use crate::web::{AppError, AuthCookies, MaybeUser, PageTokens, session};
 
 #[derive(Deserialize)]
 pub struct LogoutForm {
     csrf_token: Option<String>,
 }
 
-/// Ends the cookie's token when it is one of ours, and always clears the
+/// Ends every auth cookie's token that is one of ours (two cookies: both,
+/// so a planted one cannot shield the real one), and always clears the
 /// cookie: a visitor with a stale cookie can still log out.
 pub async fn logout(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
     session: Session,
-    PageToken(token): PageToken,
+    PageTokens(tokens): PageTokens,
     Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    if let Some(token) = token {
-        accounts.log_out(&token).await?;
+    for token in &tokens {
+        accounts.log_out(token).await?;
     }
     Ok(logged_out(&session, &cookies, "You have been logged out"))
 }
 
 /// Kills every token of the logged-in user, on every device and instance.
+/// Without a valid login there is nobody to log out: the visitor is sent to
+/// log in, and nothing claims it worked.
 pub async fn logout_everywhere(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
@@ -40,9 +43,10 @@ pub async fn logout_everywhere(
     Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    if let Some(auth) = user {
-        accounts.log_out_everywhere(&auth.user).await?;
-    }
+    let Some(auth) = user else {
+        return Err(AppError::LoginRequired { next: "/me".into() });
+    };
+    accounts.log_out_everywhere(&auth.user).await?;
     Ok(logged_out(
         &session,
         &cookies,

@@ -18,18 +18,29 @@ use crate::web::error::{ApiError, AppError};
 
 type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
 
-/// The token a page request carries in the auth cookie, if any.
-pub struct PageToken(pub Option<String>);
+/// Every token a page request carries in an auth cookie: normally one, but
+/// a cookie planted for a parent domain or another path comes along too.
+pub struct PageTokens(pub Vec<String>);
 
-impl FromRequest for PageToken {
+impl FromRequest for PageTokens {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self(
-            req.cookie(AUTH_COOKIE).map(|c| c.value().to_owned()),
-        )))
+        ready(Ok(Self(page_tokens(req))))
     }
+}
+
+fn page_tokens(req: &HttpRequest) -> Vec<String> {
+    req.cookies()
+        .map(|cookies| {
+            cookies
+                .iter()
+                .filter(|c| c.name() == AUTH_COOKIE && !c.value().is_empty())
+                .map(|c| c.value().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The user a token belongs to, recorded in the request's span; a database
@@ -51,7 +62,9 @@ async fn authenticate(
     Ok(found)
 }
 
-/// A page visitor who may or may not be logged in.
+/// A page visitor who may or may not be logged in. Two auth cookies log in
+/// nobody: which one the browser sends first is not the user's choice (a
+/// planted one may come first).
 pub struct MaybeUser(pub Option<Authenticated>);
 
 impl FromRequest for MaybeUser {
@@ -61,9 +74,11 @@ impl FromRequest for MaybeUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let cookie = req.cookie(AUTH_COOKIE);
-            let token = cookie.as_ref().map(|c| c.value());
-            Ok(Self(authenticate(&req, token).await?))
+            let token = match page_tokens(&req).as_slice() {
+                [one] => one.clone(),
+                _ => return Ok(Self(None)),
+            };
+            Ok(Self(authenticate(&req, Some(&token)).await?))
         })
     }
 }

@@ -1,12 +1,15 @@
 //! Every cookie gatehouse sets or clears, made in one place: the auth
-//! cookie carrying the JWT for pages (the session cookie is actix-session's,
+//! cookie carrying the JWT for pages and the device cookie of a browser
+//! that has logged in before (the session cookie is actix-session's,
 //! configured in `session`).
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite, time};
 
 pub const AUTH_COOKIE: &str = "gatehouse_token";
+pub const DEVICE_COOKIE: &str = "gatehouse_device";
 
 /// Makes the auth cookie; built once at start.
 #[derive(Debug, Clone, Copy)]
@@ -38,9 +41,94 @@ impl AuthCookies {
     }
 }
 
+/// The device cookie: signed, naming the account this browser logged in
+/// to, kept across logout. It proves the browser is the owner's, which
+/// exempts it from that account's per-email login limit.
+#[derive(Clone)]
+pub struct DeviceCookies {
+    key: Key,
+    secure: bool,
+    max_age: Duration,
+}
+
+impl DeviceCookies {
+    /// `secret` is the app's secret; the signing key is derived from it and
+    /// differs from the session's.
+    pub fn new(secret: &[u8], secure: bool, max_age: Duration) -> Self {
+        let mut master = secret.to_vec();
+        master.extend_from_slice(b"\0gatehouse device cookie");
+        Self {
+            key: Key::derive_from(&master),
+            secure,
+            max_age,
+        }
+    }
+
+    /// The cookie for a browser that just logged in to `user_id`.
+    pub fn naming(&self, user_id: i32) -> Cookie<'static> {
+        let cookie = Cookie::build(DEVICE_COOKIE, user_id.to_string())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(time::Duration::seconds(
+                i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .finish();
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&self.key).add(cookie);
+        jar.get(DEVICE_COOKIE)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(DEVICE_COOKIE, ""))
+    }
+
+    /// The account the request's device cookie names, when its signature
+    /// holds.
+    pub fn account(&self, req: &HttpRequest) -> Option<i32> {
+        let cookie = req.cookie(DEVICE_COOKIE)?;
+        let mut jar = CookieJar::new();
+        jar.add_original(cookie);
+        let verified = jar.signed(&self.key).get(DEVICE_COOKIE)?;
+        verified.value().parse().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use actix_web::test::TestRequest;
+
     use super::*;
+
+    fn device() -> DeviceCookies {
+        DeviceCookies::new(&[7; 64], true, Duration::from_secs(30 * 86_400))
+    }
+
+    #[test]
+    fn a_device_cookie_names_its_account_and_cannot_be_forged() {
+        let cookie = device().naming(42);
+        let text = cookie.to_string();
+        for part in ["gatehouse_device=", "HttpOnly", "Secure", "Max-Age=2592000"] {
+            assert!(text.contains(part), "{text} lacks {part}");
+        }
+        assert_ne!(cookie.value(), "42", "the value is signed");
+        let req = TestRequest::default()
+            .cookie(cookie.clone())
+            .to_http_request();
+        assert_eq!(device().account(&req), Some(42));
+
+        let forged = cookie.value().replacen("42", "43", 1);
+        let req = TestRequest::default()
+            .cookie(Cookie::new(DEVICE_COOKIE, forged))
+            .to_http_request();
+        assert_eq!(device().account(&req), None);
+        let bare = TestRequest::default()
+            .cookie(Cookie::new(DEVICE_COOKIE, "42"))
+            .to_http_request();
+        assert_eq!(device().account(&bare), None);
+        let other_secret = DeviceCookies::new(&[8; 64], true, Duration::from_secs(60));
+        let req = TestRequest::default().cookie(cookie).to_http_request();
+        assert_eq!(other_secret.account(&req), None);
+    }
 
     fn cookies(secure: bool) -> AuthCookies {
         AuthCookies {

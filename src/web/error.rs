@@ -27,6 +27,9 @@ pub enum AppError {
     NotFound,
     #[error("Request body too large: 16 KiB at most")]
     PayloadTooLarge,
+    /// The body did not arrive within the deadline; the connection closes.
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error(transparent)]
@@ -58,6 +61,7 @@ impl AppError {
             Self::LoginRequired { .. } => (StatusCode::SEE_OTHER, None),
             Self::NotFound => (StatusCode::NOT_FOUND, None),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, None),
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
             Self::Auth(Core::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, None),
             Self::Auth(Core::TooManyRequests { retry_after }) => {
@@ -99,6 +103,10 @@ impl AppError {
         }
         if head.bearer_challenge {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if head.status == StatusCode::REQUEST_TIMEOUT {
+            // What is left of the body may never come: drop the connection.
+            response.force_close();
         }
         if let Some(next) = head.login_next {
             let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
@@ -205,6 +213,7 @@ pub fn heading(status: StatusCode) -> &'static str {
         403 => "Forbidden",
         404 => "Page not found",
         405 => "Method not allowed",
+        408 => "Request timeout",
         413 => "Request too large",
         415 => "Unsupported content type",
         422 => "Invalid input",

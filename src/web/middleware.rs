@@ -1,13 +1,21 @@
-//! Middleware of the whole app: the request span, the body limit,
-//! the security headers and a face for the framework's own errors.
+//! Middleware of the whole app: the request span, the body's limit and
+//! deadline, the security headers and a face for the framework's own errors.
 
-use std::time::Instant;
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use futures_core::Stream;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -71,26 +79,127 @@ pub async fn request_span(
 #[derive(Debug, Clone, Copy)]
 pub struct RoutePattern(pub &'static str);
 
-/// Refuses a declared body over the limit before anything reads it; bodies
-/// without a length are cut by the extractors at the same limit.
-pub async fn limit_body_size(
-    req: ServiceRequest,
+/// How long a request body may take to arrive, from the end of its headers.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Screens every request before a handler sees it: a `Host` not on the
+/// allowed list gets 400 (DNS rebinding); a declared body over the limit is
+/// refused before anything reads it (bodies without a length are cut by
+/// the extractors at the same limit); a body still arriving after
+/// [`BODY_DEADLINE`] ends the request with 408 and closes the connection,
+/// so a half-sent body cannot hold a connection forever.
+pub async fn screen_request(
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let declared = req
-        .headers()
+    let headers = req.headers();
+    if let Some(allowed) = req.app_data::<AllowedHosts>()
+        && !allowed.allows(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+    {
+        let response = refusal(req.path(), AppError::BadRequest("Unknown host"));
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-        let response = if is_api(req.path()) {
-            ApiError(AppError::PayloadTooLarge).error_response()
-        } else {
-            AppError::PayloadTooLarge.error_response()
-        };
+        let response = refusal(req.path(), AppError::PayloadTooLarge);
         return Ok(req.into_response(response).map_into_right_body());
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let has_body =
+        declared.is_some_and(|len| len > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let expired = Rc::new(Cell::new(false));
+    let body = Deadline {
+        body: req.take_payload(),
+        deadline: Box::pin(actix_web::rt::time::sleep(BODY_DEADLINE)),
+        expired: Rc::clone(&expired),
+    };
+    let body: Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>> = Box::pin(body);
+    req.set_payload(Payload::from(body));
+    let res = next.call(req).await?;
+    if !expired.get() {
+        return Ok(res.map_into_left_body());
+    }
+    // Whatever the extractor made of the cut body, the answer is 408.
+    let (request, _) = res.into_parts();
+    let response = refusal(request.path(), AppError::RequestTimeout);
+    Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+/// The `Host` names the app answers to; an empty list allows any.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    /// `names` as configured (lower-case, no port).
+    pub fn new(names: &[String]) -> Self {
+        Self(
+            names
+                .iter()
+                .map(|n| unbracket(n).to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    /// Whether a request with this `Host` header is answered. Without a
+    /// list, any; with one, only a listed name, whatever the port.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let Some(host) = host else {
+            return false;
+        };
+        let name = match host.strip_prefix('[') {
+            // An IPv6 literal: `[::1]:8080`.
+            Some(rest) => rest.split_once(']').map_or(rest, |(name, _)| name),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        self.0
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
+}
+
+fn unbracket(name: &str) -> &str {
+    name.strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name)
+}
+
+fn refusal(path: &str, error: AppError) -> HttpResponse {
+    if is_api(path) {
+        ApiError(error).error_response()
+    } else {
+        error.error_response()
+    }
+}
+
+/// A request body that fails once its deadline has passed.
+struct Deadline {
+    body: Payload,
+    deadline: Pin<Box<actix_web::rt::time::Sleep>>,
+    expired: Rc<Cell<bool>>,
+}
+
+impl Stream for Deadline {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.get() {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.expired.set(true);
+            let late = io::Error::new(io::ErrorKind::TimedOut, "the request body came too slowly");
+            return Poll::Ready(Some(Err(PayloadError::Io(late))));
+        }
+        Pin::new(&mut self.body).poll_next(cx)
+    }
 }
 
 /// Gives the framework's own errors (an empty 405 of a route, a body the
@@ -160,7 +269,7 @@ mod tests {
     async fn a_declared_body_over_the_limit_is_refused_before_it_is_read() {
         let app = test::init_service(
             App::new()
-                .wrap(from_fn(limit_body_size))
+                .wrap(from_fn(screen_request))
                 .route("/echo", web::post().to(|body: String| async move { body })),
         )
         .await;
@@ -181,6 +290,26 @@ mod tests {
             test::call_service(&app, small).await.status(),
             StatusCode::OK
         );
+    }
+
+    #[actix_web::test]
+    async fn only_allowed_hosts_pass_whatever_their_port() {
+        let any = AllowedHosts::default();
+        assert!(any.allows(Some("evil.example")));
+        assert!(any.allows(None));
+        let list = AllowedHosts::new(&["example.com".into(), "[::1]".into()]);
+        for ok in ["example.com", "EXAMPLE.com:8443", "[::1]:8080", "[::1]"] {
+            assert!(list.allows(Some(ok)), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "example.com.evil.example",
+            "127.0.0.1:8080",
+            "",
+        ] {
+            assert!(!list.allows(Some(bad)), "{bad}");
+        }
+        assert!(!list.allows(None));
     }
 
     #[actix_web::test]

@@ -10,6 +10,6 @@ pub mod middleware;
 pub mod page;
 pub mod session;
 
-pub use caller::{ApiUser, ClientAddr, MaybeUser, PageToken, PageUser, TrustedProxies};
-pub use cookies::AuthCookies;
+pub use caller::{ApiUser, ClientAddr, MaybeUser, PageTokens, PageUser, TrustedProxies};
+pub use cookies::{AuthCookies, DeviceCookies};
 pub use error::{ApiError, AppError};

@@ -14,28 +14,38 @@ use crate::helpers::{
     input_named, json_body, run_gatehouse,
 };
 
-backend_tests!(
-    five_failed_logins_throttle_the_sixth_even_with_the_right_password,
-    a_throttled_api_login_answers_the_right_and_the_wrong_password_identically,
-    a_throttled_login_form_is_shown_again_with_the_message_and_the_email_kept,
-    a_throttled_login_form_looks_the_same_for_the_right_and_the_wrong_password,
-    a_successful_login_resets_the_count_of_failures,
-    failed_logins_for_an_unknown_email_are_throttled_too,
-    differently_written_emails_are_counted_as_one,
-    an_attacker_at_another_address_cannot_lock_the_user_out,
-    failures_from_many_addresses_together_hit_the_per_email_limit,
-    a_throttled_login_is_let_in_again_once_the_window_has_passed,
-    a_forwarded_for_header_does_not_escape_the_limit_without_a_trusted_proxy,
-    behind_a_trusted_proxy_each_forwarded_address_is_counted_separately,
-    behind_a_trusted_proxy_the_rightmost_untrusted_forwarded_address_is_the_client,
-    instances_sharing_a_database_count_failures_together,
-    api_registrations_beyond_the_limit_from_one_address_are_throttled,
-    the_register_form_beyond_the_limit_is_shown_again_with_the_message,
-    register_posts_refused_for_their_csrf_token_do_not_count,
-    api_registrations_with_an_unreadable_body_do_not_count,
-    an_unreadable_limit_stops_the_server_at_start,
-    with_rate_limits_off_nothing_is_throttled,
-);
+backend_tests! {
+    both:
+        five_failed_logins_throttle_the_sixth_even_with_the_right_password,
+        a_throttled_api_login_answers_the_right_and_the_wrong_password_identically,
+        a_throttled_login_form_is_shown_again_with_the_message_and_the_email_kept,
+        a_throttled_login_form_looks_the_same_for_the_right_and_the_wrong_password,
+        a_successful_login_resets_the_count_of_failures,
+        failed_logins_for_an_unknown_email_are_throttled_too,
+        differently_written_emails_are_counted_as_one,
+        an_attacker_at_another_address_cannot_lock_the_user_out,
+        failures_from_many_addresses_together_hit_the_per_email_limit,
+        a_throttled_login_is_let_in_again_once_the_window_has_passed,
+        a_forwarded_for_header_does_not_escape_the_limit_without_a_trusted_proxy,
+        behind_a_trusted_proxy_each_forwarded_address_is_counted_separately,
+        behind_a_trusted_proxy_the_rightmost_untrusted_forwarded_address_is_the_client,
+        instances_sharing_a_database_count_failures_together,
+        api_registrations_beyond_the_limit_from_one_address_are_throttled,
+        the_register_form_beyond_the_limit_is_shown_again_with_the_message,
+        register_posts_refused_for_their_csrf_token_do_not_count,
+        api_registrations_with_an_unreadable_body_do_not_count,
+        an_unreadable_limit_stops_the_server_at_start,
+        with_rate_limits_off_nothing_is_throttled,
+        an_attempt_refused_by_one_limit_counts_against_no_other,
+        the_per_address_limit_counts_every_email_malformed_ones_too,
+        others_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before,
+        ipv6_clients_of_one_64_share_their_limit;
+    multi_thread:
+        a_burst_of_wrong_logins_from_one_address_gets_the_pair_limit_of_password_checks,
+        a_burst_from_many_addresses_gets_the_email_limit_of_password_checks,
+        a_burst_across_many_emails_gets_the_address_limit_of_password_checks,
+        a_burst_of_registrations_gets_the_registration_limit;
+}
 
 /// What a throttled request is told, in the API and on the pages.
 const TOO_MANY_ATTEMPTS: &str = "Too many attempts. Try again later.";
@@ -808,6 +818,305 @@ async fn with_rate_limits_off_nothing_is_throttled(backend: Backend) {
         peer.api_login(&users[0].email, &users[0].password).await,
         StatusCode::OK,
         "the login after ten failures",
+    )
+    .await;
+}
+
+/// Logs that count each bcrypt verification.
+const COUNT_VERIFICATIONS: (&str, &str) = ("RUST_LOG", "info,gatehouse::bcrypt=debug");
+
+/// How many passwords the server has verified, once its log has caught up
+/// with `at_least` of them (the log is written by a background thread).
+async fn verifications(app: &TestApp, at_least: usize) -> usize {
+    let count = || app.logs().matches("verifying a password").count();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() < at_least && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything still on its way shows up too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    count()
+}
+
+/// Sends every `(peer, email)` login at once, all with a wrong password,
+/// and tallies the answers: (401s, 429s).
+async fn burst(app: &TestApp, logins: Vec<(u8, String)>) -> (usize, usize) {
+    let mut racers = Vec::new();
+    for (octet, email) in logins {
+        let peer = Peer::new(app, octet);
+        racers.push(tokio::spawn(async move {
+            peer.api_login(&email, WRONG_PASSWORD).await.status()
+        }));
+    }
+    let (mut unauthorized, mut throttled) = (0, 0);
+    for racer in racers {
+        match racer.await.expect("a login task panicked") {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+            other => panic!("a burst login got {other}"),
+        }
+    }
+    (unauthorized, throttled)
+}
+
+/// A burst of `total` logins gets exactly `limit` password checks (each a
+/// 401) and 429 for the rest, and the server verified no more passwords.
+async fn assert_burst_held(app: &TestApp, logins: Vec<(u8, String)>, limit: usize) {
+    let before = verifications(app, 0).await;
+    let total = logins.len();
+    let (unauthorized, throttled) = burst(app, logins).await;
+    assert_eq!(
+        (unauthorized, throttled),
+        (limit, total - limit),
+        "a burst of {total} against a limit of {limit}: (401s, 429s)"
+    );
+    assert_eq!(
+        verifications(app, before + limit).await - before,
+        limit,
+        "bcrypt verifications during the burst"
+    );
+}
+
+async fn a_burst_of_wrong_logins_from_one_address_gets_the_pair_limit_of_password_checks(
+    backend: Backend,
+) {
+    let app = throttled_app(backend, &[COUNT_VERIFICATIONS]).await;
+    let user = registered_user(&app).await;
+    let logins = (0..40).map(|_| (1, user.email.clone())).collect();
+    assert_burst_held(&app, logins, 5).await;
+    // The right password is refused too, now that the limit holds.
+    assert_api_throttled(
+        Peer::new(&app, 1)
+            .api_login(&user.email, &user.password)
+            .await,
+        DEFAULT_LOGIN_WINDOW_SECS,
+    )
+    .await;
+}
+
+async fn a_burst_from_many_addresses_gets_the_email_limit_of_password_checks(backend: Backend) {
+    let app = throttled_app(
+        backend,
+        &[
+            COUNT_VERIFICATIONS,
+            ("GATEHOUSE_LOGIN_LIMIT", "50/15m"),
+            ("GATEHOUSE_LOGIN_EMAIL_LIMIT", "6/15m"),
+        ],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    let logins = (0..40).map(|i| (2 + i % 8, user.email.clone())).collect();
+    assert_burst_held(&app, logins, 6).await;
+}
+
+async fn a_burst_across_many_emails_gets_the_address_limit_of_password_checks(backend: Backend) {
+    let app = throttled_app(
+        backend,
+        &[
+            COUNT_VERIFICATIONS,
+            ("GATEHOUSE_LOGIN_ADDRESS_LIMIT", "7/15m"),
+        ],
+    )
+    .await;
+    let logins = (0..40)
+        .map(|i| (1, format!("stuffed{i}@example.com")))
+        .collect();
+    assert_burst_held(&app, logins, 7).await;
+}
+
+async fn a_burst_of_registrations_gets_the_registration_limit(backend: Backend) {
+    let app = throttled_app(backend, &[("GATEHOUSE_REGISTER_LIMIT", "10/1h")]).await;
+    let mut racers = Vec::new();
+    for _ in 0..30 {
+        let peer = Peer::new(&app, 1);
+        let user = TestUser::generate();
+        racers.push(tokio::spawn(async move {
+            peer.api_register(&user.api_registration()).await.status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.expect("a registration task panicked"));
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, throttled), (10, 20), "{statuses:?}");
+}
+
+async fn an_attempt_refused_by_one_limit_counts_against_no_other(backend: Backend) {
+    let app = throttled_app(
+        backend,
+        &[
+            ("GATEHOUSE_LOGIN_LIMIT", "2/1m"),
+            ("GATEHOUSE_LOGIN_EMAIL_LIMIT", "3/1m"),
+        ],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    let first = Peer::new(&app, 2);
+    fail_logins(&first, &user.email, 2).await;
+    for _ in 0..5 {
+        assert_api_throttled(first.api_login(&user.email, WRONG_PASSWORD).await, MINUTE).await;
+    }
+    // The five refusals did not count against the email: it has had two
+    // failures, so one more from elsewhere is still checked.
+    let second = Peer::new(&app, 3);
+    fail_logins(&second, &user.email, 1).await;
+    assert_api_throttled(second.api_login(&user.email, WRONG_PASSWORD).await, MINUTE).await;
+}
+
+async fn the_per_address_limit_counts_every_email_malformed_ones_too(backend: Backend) {
+    let app = throttled_app(backend, &[("GATEHOUSE_LOGIN_ADDRESS_LIMIT", "10/1m")]).await;
+    let user = registered_user(&app).await;
+    let stuffer = Peer::new(&app, 2);
+    for i in 0..5 {
+        fail_logins(&stuffer, &format!("victim{i}@example.com"), 1).await;
+    }
+    for malformed in [
+        "not-an-email",
+        "@",
+        "a@",
+        "x y@example.com",
+        "nul\0@example.com",
+    ] {
+        assert_status(
+            stuffer.api_login(malformed, WRONG_PASSWORD).await,
+            StatusCode::UNAUTHORIZED,
+            &format!("a login as {malformed:?}"),
+        )
+        .await;
+    }
+    // Ten failures from this address: every email is refused now, also a
+    // real account's with its right password, and malformed ones.
+    assert_api_throttled(stuffer.api_login(&user.email, &user.password).await, MINUTE).await;
+    assert_api_throttled(
+        stuffer.api_login("not-an-email", WRONG_PASSWORD).await,
+        MINUTE,
+    )
+    .await;
+    // Other addresses are not affected.
+    assert_status(
+        Peer::new(&app, 3)
+            .api_login(&user.email, &user.password)
+            .await,
+        StatusCode::OK,
+        "a login from another address",
+    )
+    .await;
+}
+
+async fn others_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before(backend: Backend) {
+    let app = throttled_app(
+        backend,
+        &[
+            ("GATEHOUSE_LOGIN_LIMIT", "3/1m"),
+            ("GATEHOUSE_LOGIN_EMAIL_LIMIT", "6/1m"),
+        ],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    let owner = app.new_browser();
+    assert_status(
+        owner.login_via_form(&user.email, &user.password).await,
+        StatusCode::SEE_OTHER,
+        "the owner's first login",
+    )
+    .await;
+    assert!(
+        owner.cookies().contains_key("gatehouse_device"),
+        "no device cookie after a login: {:?}",
+        owner.cookies().keys()
+    );
+    owner.logout_via_form().await;
+    assert!(
+        owner.cookies().contains_key("gatehouse_device"),
+        "logout must keep the device cookie"
+    );
+
+    // Attackers at two other addresses use up the per-email limit.
+    for octet in [2, 3] {
+        fail_logins(&Peer::new(&app, octet), &user.email, 3).await;
+    }
+    let fresh = app.new_browser();
+    let refused = fresh.login_via_form(&user.email, &user.password).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a browser new to the account"
+    );
+    assert_api_throttled(
+        Peer::new(&app, 4)
+            .api_login(&user.email, &user.password)
+            .await,
+        MINUTE,
+    )
+    .await;
+
+    // The owner's browser is exempt from the per-email limit.
+    let back = owner.login_via_form(&user.email, &user.password).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER, "the owner's browser");
+    assert!(owner.auth_cookie().is_some());
+
+    // A forged device cookie is no exemption.
+    let forger = app.new_browser();
+    forger.set_cookie("gatehouse_device", "1");
+    let forged = forger.login_via_form(&user.email, &user.password).await;
+    assert_eq!(
+        forged.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged device cookie"
+    );
+}
+
+async fn ipv6_clients_of_one_64_share_their_limit(backend: Backend) {
+    // Behind a trusted proxy, so the test can choose the client addresses.
+    let app = throttled_app(
+        backend,
+        &[
+            ("GATEHOUSE_LOGIN_LIMIT", "3/1m"),
+            ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    let peer = Peer::new(&app, 1);
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+        assert_status(
+            peer.api_login_forwarded_for(&user.email, WRONG_PASSWORD, host)
+                .await,
+            StatusCode::UNAUTHORIZED,
+            host,
+        )
+        .await;
+    }
+    assert_api_throttled(
+        peer.api_login_forwarded_for(&user.email, &user.password, "2001:db8:1:2:abcd::1")
+            .await,
+        MINUTE,
+    )
+    .await;
+    // The next /64 is another client; a mapped IPv4 address is its IPv4.
+    assert_status(
+        peer.api_login_forwarded_for(&user.email, &user.password, "2001:db8:1:3::1")
+            .await,
+        StatusCode::OK,
+        "another /64",
+    )
+    .await;
+    for _ in 0..3 {
+        peer.api_login_forwarded_for(&user.email, WRONG_PASSWORD, "198.51.100.7")
+            .await;
+    }
+    assert_api_throttled(
+        peer.api_login_forwarded_for(&user.email, &user.password, "::ffff:198.51.100.7")
+            .await,
+        MINUTE,
     )
     .await;
 }

@@ -54,7 +54,14 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let [email, password] = string_fields(&body, ["email", "password"], true)?;
     let issued = accounts
-        .log_in(Credentials { email, password }, client)
+        .log_in(
+            Credentials {
+                email,
+                password,
+                device: None,
+            },
+            client,
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -61,6 +61,13 @@ impl Browser {
             .collect()
     }
 
+    /// Puts a cookie in the jar, as another page of the site could.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = Url::parse(&self.address).expect("the address is a URL");
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
     /// The `gatehouse_token` value in the jar.
     pub fn auth_cookie(&self) -> Option<String> {
         self.cookies()
