@@ -77,6 +77,7 @@ mod config;
 mod deployment;
 mod empty_posts;
 mod expiry;
+mod failed_writes;
 mod faults;
 mod first_start;
 mod forgery;

@@ -452,6 +452,11 @@ impl TestApp {
 
     /// A server on this one's database, with settings of its own
     /// (`spawn_another` repeats this server's).
+    /// A server on a database the test prepared itself.
+    pub fn builder_on(database: Arc<TestDatabase>) -> AppBuilder {
+        AppBuilder::new(DatabaseChoice::Existing(database))
+    }
+
     pub fn builder_on_this_database(&self) -> AppBuilder {
         AppBuilder::new(DatabaseChoice::Existing(Arc::clone(&self.database)))
     }
