@@ -17,6 +17,7 @@ use crate::domain::FieldError;
 use crate::routes::{
     account, api, api_not_found, health, home, login, logout, not_found, register, static_files,
 };
+use crate::web::caller::remember_socket;
 use crate::web::middleware::{
     AllowedHosts, BODY_LIMIT, RoutePattern, framework_errors, request_span, screen_request,
     security_headers,
@@ -95,6 +96,7 @@ impl Application {
                 )
                 .default_service(web::to(not_found))
         })
+        .on_connect(remember_socket)
         .workers(workers)
         .max_connections(connections_per_worker)
         .backlog(BACKLOG)
@@ -127,13 +129,14 @@ const BACKLOG: u32 = 1024;
 /// How many connections each worker holds open at most: what the open-file
 /// limit (raised to its hard maximum first) leaves after the database
 /// connections (a SQLite connection holds three files) and a margin for the
-/// logs and libraries, shared between the workers. Past it a worker stops
+/// logs and libraries, shared between the workers; each connection holds
+/// two (its socket and the handle kept to see whether its client left). Past it a worker stops
 /// accepting until one closes, instead of failing `accept` with "too many
 /// open files".
 fn connection_budget(pool_size: u32, workers: usize) -> usize {
     let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let reserved = 64 + 3 * u64::from(pool_size);
-    let per_worker = files.saturating_sub(reserved) / workers.max(1) as u64;
+    let per_worker = files.saturating_sub(reserved) / 2 / workers.max(1) as u64;
     usize::try_from(per_worker)
         .unwrap_or(usize::MAX)
         .clamp(16, 25_000)

@@ -13,7 +13,7 @@ use crate::auth::hash_pool::HashPool;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
-use crate::auth::{Client, Database, Error};
+use crate::auth::{Client, Database, Error, Presence};
 use crate::config::{Secret, Settings};
 use crate::db;
 use crate::domain::{Email, Password, Registration};
@@ -40,6 +40,8 @@ pub struct NewAccount {
     pub password: String,
     /// The form's second password field; the API has none.
     pub password_confirm: Option<String>,
+    /// Whether the client still waits (no bcrypt round for one gone).
+    pub presence: Presence,
 }
 
 /// An email and password as submitted.
@@ -49,6 +51,8 @@ pub struct Credentials {
     /// The account this browser has logged in to before (its device
     /// cookie), exempt from that account's per-email limit.
     pub device: Option<i32>,
+    /// Whether the client still waits (no bcrypt round for one gone).
+    pub presence: Presence,
 }
 
 /// The accounts service: everything the server and the command line do
@@ -80,12 +84,13 @@ impl Accounts {
     /// configured one, else the one kept in the database, written by the
     /// first instance to start). Instances starting together take turns.
     pub async fn open(settings: &Settings, pool_size: u32) -> anyhow::Result<(Self, Secret)> {
+        // Before the pool, which opens (and so creates) the file at once.
+        db::protect_sqlite_file(&settings.database_url)?;
         let pool = db::build_pool(&settings.database_url, pool_size);
         let configured = settings.secret.clone();
         let url = settings.database_url.clone();
         let db = Database::new(pool.clone());
         let secret = crate::telemetry::spawn_blocking_in_span(move || -> anyhow::Result<Secret> {
-            db::protect_sqlite_file(&url)?;
             let mut conn = pool
                 .get()
                 .with_context(|| format!("cannot connect to the database ({url})"))?;
@@ -159,7 +164,9 @@ impl Accounts {
         }
         let hashed = self
             .hash_pool
-            .run(move |hasher| hasher.hash_password(&password))
+            .run(&input.presence, move |hasher| {
+                hasher.hash_password(&password)
+            })
             .await?
             .map_err(Error::internal)?;
         let user = self
@@ -244,7 +251,7 @@ impl Accounts {
         };
         let (valid, user, rehashed) = self
             .hash_pool
-            .run(move |hasher| {
+            .run(&credentials.presence, move |hasher| {
                 let valid = hasher
                     .verify_password(&password, user.as_ref().map(|u| u.hashed_password.as_str()));
                 // A hash made at another cost is redone while the password is here.
@@ -431,6 +438,7 @@ mod tests {
             email: email.to_owned(),
             password: password.to_owned(),
             device: None,
+            presence: Presence::default(),
         }
     }
 
@@ -440,6 +448,7 @@ mod tests {
             email: "alice@example.com".into(),
             password: PASSWORD.into(),
             password_confirm: None,
+            presence: Presence::default(),
         };
         accounts
             .register(input, Client::default())

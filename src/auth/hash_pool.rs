@@ -7,8 +7,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::auth::Error;
 use crate::auth::password::PasswordHasher;
+use crate::auth::{Error, Presence};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -44,8 +44,9 @@ impl HashPool {
 
     /// Runs `job` with the hasher on the pool, inside the caller's tracing
     /// span, and waits for its answer without blocking the caller's thread.
-    /// A full queue is `Error::Overloaded`.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, Error>
+    /// A full queue is `Error::Overloaded`. A job whose client has gone by
+    /// its turn is dropped unrun.
+    pub async fn run<T, F>(&self, presence: &Presence, job: F) -> Result<T, Error>
     where
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
         T: Send + 'static,
@@ -53,10 +54,13 @@ impl HashPool {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let hasher = Arc::clone(&self.hasher);
         let span = tracing::Span::current();
+        let presence = presence.clone();
         let job: Job = Box::new(move || {
             // A caller that has gone (its client disconnected) waits for
             // nothing: its job is dropped, not run.
-            if answer.is_closed() {
+            if answer.is_closed() || presence.is_gone() {
+                let _entered = span.enter();
+                tracing::debug!("dropped the hash job of a client that has gone");
                 return;
             }
             let _entered = span.enter();
@@ -104,7 +108,10 @@ mod tests {
     #[tokio::test]
     async fn jobs_run_and_answer() {
         let pool = HashPool::new(PasswordHasher::new(4), 2, 4);
-        assert_eq!(pool.run(|_| 6 * 7).await.ok(), Some(42));
+        assert_eq!(
+            pool.run(&Presence::default(), |_| 6 * 7).await.ok(),
+            Some(42)
+        );
     }
 
     #[tokio::test]
@@ -114,15 +121,20 @@ mod tests {
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let busy = tokio::spawn({
             let (pool, gate) = (Arc::clone(&pool), Arc::clone(&gate));
-            async move { pool.run(move |_| gate.wait().is_leader()).await }
+            async move {
+                pool.run(&Presence::default(), move |_| gate.wait().is_leader())
+                    .await
+            }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Queued behind the busy job, then abandoned.
         let abandoned = tokio::spawn({
             let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
             async move {
-                pool.run(move |_| ran.store(true, std::sync::atomic::Ordering::SeqCst))
-                    .await
+                pool.run(&Presence::default(), move |_| {
+                    ran.store(true, std::sync::atomic::Ordering::SeqCst)
+                })
+                .await
             }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,7 +143,22 @@ mod tests {
         gate.wait();
         assert!(busy.await.is_ok());
         // A later job runs once the abandoned one has been passed over.
-        assert_eq!(pool.run(|_| 3).await.ok(), Some(3));
+        assert_eq!(pool.run(&Presence::default(), |_| 3).await.ok(), Some(3));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_job_for_a_client_that_has_gone_is_dropped_unrun() {
+        let pool = HashPool::new(PasswordHasher::new(4), 1, 4);
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone = Presence::new(|| false);
+        let answer = pool
+            .run(&gone, {
+                let ran = Arc::clone(&ran);
+                move |_| ran.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+        assert!(answer.is_err(), "nobody is left to answer");
         assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
@@ -143,15 +170,21 @@ mod tests {
         // the queue; the third finds the queue full.
         let busy = tokio::spawn({
             let (pool, gate) = (Arc::clone(&pool), Arc::clone(&gate));
-            async move { pool.run(move |_| gate.wait().is_leader()).await }
+            async move {
+                pool.run(&Presence::default(), move |_| gate.wait().is_leader())
+                    .await
+            }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         let queued = tokio::spawn({
             let pool = Arc::clone(&pool);
-            async move { pool.run(|_| 1).await }
+            async move { pool.run(&Presence::default(), |_| 1).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(matches!(pool.run(|_| 2).await, Err(Error::Overloaded)));
+        assert!(matches!(
+            pool.run(&Presence::default(), |_| 2).await,
+            Err(Error::Overloaded)
+        ));
         gate.wait();
         assert!(busy.await.is_ok());
         assert_eq!(queued.await.ok().and_then(Result::ok), Some(1));

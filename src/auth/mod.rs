@@ -9,6 +9,7 @@ mod database;
 mod error;
 pub mod hash_pool;
 pub mod password;
+mod presence;
 pub mod throttle;
 pub mod token;
 
@@ -16,4 +17,5 @@ pub use accounts::{Accounts, Authenticated, Credentials, Issued, NewAccount};
 pub use client::Client;
 pub use database::Database;
 pub use error::Error;
+pub use presence::Presence;
 pub use token::{Claims, TokenKeys};

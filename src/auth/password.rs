@@ -55,14 +55,17 @@ impl PasswordHasher {
     /// spends one verification, so timing does not tell which emails exist.
     pub fn verify_password(&self, password: &Password, stored_hash: Option<&str>) -> bool {
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        // For counting the work a burst of logins caused (RUST_LOG=info,gatehouse::bcrypt=debug).
-        tracing::debug!(target: "gatehouse::bcrypt", "verifying a password");
         let fits = password.expose().len() <= MAX_PASSWORD_BYTES
             && !has_control_characters(password.expose());
         match stored_hash {
-            Some(hash) if fits => bcrypt::verify(password.expose(), hash).unwrap_or(false),
+            Some(hash) if fits => {
+                log_verification(cost_of(hash));
+                bcrypt::verify(password.expose(), hash).unwrap_or(false)
+            }
             _ => {
-                let _ = bcrypt::verify(password.expose(), &self.dummy_hash().hash);
+                let dummy = self.dummy_hash();
+                log_verification(Some(dummy.cost));
+                let _ = bcrypt::verify(password.expose(), &dummy.hash);
                 false
             }
         }
@@ -70,11 +73,7 @@ impl PasswordHasher {
 
     /// Whether a stored hash was made at another cost than the configured one.
     pub fn needs_rehash(&self, stored_hash: &str) -> bool {
-        stored_hash
-            .split('$')
-            .nth(2)
-            .and_then(|cost| cost.parse::<u32>().ok())
-            .is_some_and(|cost| cost != self.cost)
+        cost_of(stored_hash).is_some_and(|cost| cost != self.cost)
     }
 
     /// How many verifications ran, dummy ones included.
@@ -99,6 +98,17 @@ impl PasswordHasher {
             }
         }
     }
+}
+
+/// The cost a bcrypt hash (`$2b$12$…`) was made at.
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+/// One line per verification at debug level, for counting the work a burst
+/// of logins caused and at which cost (`RUST_LOG=info,gatehouse::bcrypt=debug`).
+fn log_verification(cost: Option<u32>) {
+    tracing::debug!(target: "gatehouse::bcrypt", cost, "verifying a password");
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub async fn login(
     cookies: web::Data<AuthCookies>,
     devices: web::Data<DeviceCookies>,
     session: Session,
-    ClientAddr(client): ClientAddr,
+    ClientAddr(client, presence): ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -64,6 +64,7 @@ pub async fn login(
         email: form.email.clone(),
         password: form.password,
         device: devices.account(&req),
+        presence,
     };
     match accounts.log_in(credentials, client).await {
         Ok(issued) => {

@@ -71,7 +71,7 @@ pub async fn register(
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
     session: Session,
-    ClientAddr(client): ClientAddr,
+    ClientAddr(client, presence): ClientAddr,
     Form(form): Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -81,6 +81,7 @@ pub async fn register(
         email: form.email,
         password: form.password,
         password_confirm: Some(form.password_confirm),
+        presence,
     };
     let error = match accounts.register(input, client).await {
         Ok(issued) => {

@@ -3,16 +3,19 @@
 //! [`Accounts::authenticate`]. The client address is resolved once per
 //! request, by the request span, and read back here.
 
+use std::any::Any;
 use std::future::{Future, Ready, ready};
+use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use actix_web::dev::Payload;
+use actix_web::dev::{Extensions, Payload};
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use ipnet::IpNet;
 
-use crate::auth::{Accounts, Authenticated, Client};
+use crate::auth::{Accounts, Authenticated, Client, Presence};
 use crate::web::cookies::AUTH_COOKIE;
 use crate::web::error::{ApiError, AppError};
 
@@ -139,8 +142,9 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The client address, as the request span resolved it.
-pub struct ClientAddr(pub Client);
+/// The client: its address, as the request span resolved it, and whether
+/// it still waits for the answer.
+pub struct ClientAddr(pub Client, pub Presence);
 
 impl FromRequest for ClientAddr {
     type Error = AppError;
@@ -150,7 +154,50 @@ impl FromRequest for ClientAddr {
         let client = req.extensions().get::<Client>().copied();
         ready(Ok(Self(
             client.unwrap_or_else(|| TrustedProxies::default().resolve(req)),
+            presence(req),
         )))
+    }
+}
+
+/// A second handle on the client's TCP socket, taken when the connection
+/// is accepted, so that work queued for a request can ask whether the
+/// client is still there. actix-web keeps serving a request whose client
+/// has hung up until it writes the answer.
+#[derive(Clone)]
+struct ClientSocket(Arc<socket2::Socket>);
+
+/// For `HttpServer::on_connect`: keeps the connection's socket handle.
+pub fn remember_socket(connection: &dyn Any, data: &mut Extensions) {
+    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    match socket2::SockRef::from(stream).try_clone() {
+        Ok(socket) => {
+            data.insert(ClientSocket(Arc::new(socket)));
+        }
+        Err(error) => tracing::debug!(%error, "cannot keep a handle on a client socket"),
+    }
+}
+
+/// Whether the client of a request still waits for its answer: its side of
+/// the connection is open (a peek finds data or nothing yet, not the end).
+fn presence(req: &HttpRequest) -> Presence {
+    match req.conn_data::<ClientSocket>() {
+        Some(ClientSocket(socket)) => {
+            let socket = Arc::clone(socket);
+            Presence::new(move || still_open(&socket))
+        }
+        None => Presence::default(),
+    }
+}
+
+/// The socket is non-blocking (the server's), so a peek never waits.
+fn still_open(socket: &socket2::Socket) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    match socket.peek(&mut byte) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(error) => error.kind() == std::io::ErrorKind::WouldBlock,
     }
 }
 

@@ -81,6 +81,7 @@ mod failed_writes;
 mod faults;
 mod first_start;
 mod forgery;
+mod hardening;
 mod headers;
 mod health;
 mod helpers;

@@ -30,7 +30,7 @@ impl<'a> From<&'a User> for UserBody<'a> {
 
 pub async fn register(
     accounts: web::Data<Accounts>,
-    ClientAddr(client): ClientAddr,
+    ClientAddr(client, presence): ClientAddr,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [username, email, password] =
@@ -40,6 +40,7 @@ pub async fn register(
         email,
         password,
         password_confirm: None,
+        presence,
     };
     let issued = accounts.register(input, client).await?;
     Ok(HttpResponse::Created()
@@ -49,7 +50,7 @@ pub async fn register(
 
 pub async fn login(
     accounts: web::Data<Accounts>,
-    ClientAddr(client): ClientAddr,
+    ClientAddr(client, presence): ClientAddr,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [email, password] = string_fields(&body, ["email", "password"], true)?;
@@ -59,6 +60,7 @@ pub async fn login(
                 email,
                 password,
                 device: None,
+                presence,
             },
             client,
         )
