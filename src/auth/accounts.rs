@@ -10,11 +10,12 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use crate::auth::cache::AuthCache;
 use crate::auth::hash_pool::HashPool;
+use crate::auth::key_file;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
 use crate::auth::{Client, Database, Error, Presence};
-use crate::config::{Secret, Settings};
+use crate::config::{DatabaseUrl, Secret, Settings};
 use crate::db;
 use crate::domain::{Email, Password, Registration};
 use crate::models::user::{self, NewUser, User};
@@ -80,9 +81,10 @@ impl Accounts {
         }
     }
 
-    /// Connects, applies pending migrations and loads the secret (the
-    /// configured one, else the one kept in the database, written by the
-    /// first instance to start). Instances starting together take turns.
+    /// Connects, applies pending migrations and loads the secret: the
+    /// configured one, else the generated one, made by the first instance
+    /// to start and kept in a key file beside a SQLite database (in the
+    /// database on PostgreSQL). Instances starting together take turns.
     pub async fn open(settings: &Settings, pool_size: u32) -> anyhow::Result<(Self, Secret)> {
         // Before the pool, which opens (and so creates) the file at once.
         db::protect_sqlite_file(&settings.database_url)?;
@@ -98,15 +100,37 @@ impl Accounts {
                 for migration in db::migrate(conn)? {
                     tracing::info!(%migration, "applied migration");
                 }
-                match configured {
-                    Some(secret) => Ok(secret),
-                    None => {
-                        let candidate = Alphanumeric.sample_string(&mut rand::rng(), 64);
-                        let stored = secret::load_or_store_secret(conn, &candidate)
-                            .context("loading the secret")?;
-                        Ok(Secret::parse(stored, "the stored secret")?)
+                let generated = || Alphanumeric.sample_string(&mut rand::rng(), 64);
+                let raw = match (configured, &url) {
+                    (Some(secret), _) => return Ok(secret),
+                    (None, DatabaseUrl::Sqlite(path)) if !url.is_memory() => {
+                        let path = key_file::beside(path);
+                        // A secret an earlier version kept in the database
+                        // moves out to the key file.
+                        let stored = secret::stored(conn)?;
+                        let raw = match key_file::read(&path)? {
+                            Some(raw) => raw,
+                            None => {
+                                let raw = stored.clone().unwrap_or_else(generated);
+                                key_file::create(&path, &raw)?;
+                                tracing::info!(
+                                    "keeping the generated secret in {}",
+                                    path.display()
+                                );
+                                raw
+                            }
+                        };
+                        // Only when there is one: even an empty delete writes.
+                        if stored.is_some() {
+                            secret::forget(conn)
+                                .context("removing the secret from the database")?;
+                        }
+                        raw
                     }
-                }
+                    (None, _) => secret::load_or_store_secret(conn, &generated())
+                        .context("loading the secret")?,
+                };
+                Ok(Secret::parse(raw, "the generated secret")?)
             })
         })
         .await??;

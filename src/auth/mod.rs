@@ -8,6 +8,7 @@ mod client;
 mod database;
 mod error;
 pub mod hash_pool;
+mod key_file;
 pub mod password;
 mod presence;
 pub mod throttle;

@@ -23,3 +23,17 @@ pub fn load_or_store_secret(conn: &mut AnyConnection, candidate: &str) -> QueryR
         .select(server_secret::secret)
         .first(conn)
 }
+
+/// The secret an earlier version kept in the database, if any.
+pub fn stored(conn: &mut AnyConnection) -> QueryResult<Option<String>> {
+    server_secret::table
+        .find(1)
+        .select(server_secret::secret)
+        .first(conn)
+        .optional()
+}
+
+/// Forgets the stored secret (it has moved to the key file).
+pub fn forget(conn: &mut AnyConnection) -> QueryResult<()> {
+    diesel::delete(server_secret::table).execute(conn).map(drop)
+}

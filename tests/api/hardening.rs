@@ -124,6 +124,90 @@ async fn an_existing_database_others_can_read_gets_a_warning() {
     );
 }
 
+/// Rows of the table an earlier version kept the generated secret in.
+fn stored_secrets(database: &TestDatabase) -> Vec<String> {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        secret: String,
+    }
+    let path = database.dir.path().join("gatehouse.db");
+    let mut conn = SqliteConnection::establish(&path.display().to_string()).expect("open");
+    let rows: Vec<Row> = sql_query("SELECT secret FROM server_secret")
+        .load(&mut conn)
+        .expect("query");
+    rows.into_iter().map(|r| r.secret).collect()
+}
+
+#[tokio::test]
+async fn a_generated_secret_is_kept_beside_the_sqlite_database_not_in_it() {
+    let database = Arc::new(TestDatabase::create(&Backend::Sqlite));
+    let app = TestApp::builder_on(Arc::clone(&database)).spawn().await;
+    let user = TestUser::generate();
+    app.register_via_api(&user).await;
+    let token = app.login_via_api(&user.email, &user.password).await;
+
+    let key = database.dir.path().join("gatehouse.key");
+    let mode = std::fs::metadata(&key)
+        .expect("no key file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        stored_secrets(&database).is_empty(),
+        "the database holds a secret"
+    );
+
+    // A copy of the database files alone, started elsewhere, cannot
+    // accept the original's tokens: it has not got the key.
+    let copy = Arc::new(TestDatabase::create(&Backend::Sqlite));
+    drop(app);
+    for name in ["gatehouse.db", "gatehouse.db-wal"] {
+        let from = database.dir.path().join(name);
+        if from.exists() {
+            std::fs::copy(&from, copy.dir.path().join(name)).expect("copy");
+        }
+    }
+    let thief = TestApp::builder_on(copy).spawn().await;
+    assert_eq!(
+        thief.api_me(&token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The owner's server, with its key, still does.
+    let owner = TestApp::builder_on(database).spawn().await;
+    assert_eq!(owner.api_me(&token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_secret_kept_in_the_database_moves_to_the_key_file() {
+    let database = Arc::new(TestDatabase::create(&Backend::Sqlite));
+    let first = TestApp::builder_on(Arc::clone(&database)).spawn().await;
+    let id = first.register_via_api(&TestUser::generate()).await["id"]
+        .as_i64()
+        .expect("id");
+    drop(first);
+    // As an earlier version left it: the secret in the table, no key file.
+    let old_secret = crate::helpers::random_secret();
+    std::fs::remove_file(database.dir.path().join("gatehouse.key")).expect("remove");
+    {
+        use diesel::{Connection, RunQueryDsl, SqliteConnection, sql_query};
+        let path = database.dir.path().join("gatehouse.db");
+        let mut conn = SqliteConnection::establish(&path.display().to_string()).expect("open");
+        sql_query(format!(
+            "INSERT INTO server_secret (id, secret) VALUES (1, '{old_secret}')"
+        ))
+        .execute(&mut conn)
+        .expect("insert");
+    }
+    let app = TestApp::builder_on(Arc::clone(&database)).spawn().await;
+    let token = sign_token(&valid_claims(id), old_secret.as_bytes());
+    assert_eq!(app.api_me(&token).await.status(), StatusCode::OK);
+    let kept = std::fs::read_to_string(database.dir.path().join("gatehouse.key")).expect("key");
+    assert_eq!(kept.trim(), old_secret);
+    assert!(stored_secrets(&database).is_empty());
+}
+
 /// A client without a jar: every cookie is what the test sends.
 fn bare_client() -> reqwest::Client {
     reqwest::Client::builder()
