@@ -39,7 +39,8 @@ backend_tests! {
         an_attempt_refused_by_one_limit_counts_against_no_other,
         the_per_address_limit_counts_every_email_malformed_ones_too,
         others_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before,
-        ipv6_clients_of_one_64_share_their_limit;
+        ipv6_clients_of_one_64_share_their_limit,
+        a_trusted_proxy_seen_as_an_ipv4_mapped_peer_is_trusted;
     multi_thread:
         a_burst_of_wrong_logins_from_one_address_gets_the_pair_limit_of_password_checks,
         a_burst_from_many_addresses_gets_the_email_limit_of_password_checks,
@@ -80,6 +81,11 @@ struct Peer {
 
 impl Peer {
     fn new(app: &TestApp, octet: u8) -> Peer {
+        Peer::to(&app.address, octet)
+    }
+
+    /// A peer of a server at `server` (`http://HOST:PORT`).
+    fn to(server: &str, octet: u8) -> Peer {
         let client = Client::builder()
             .local_address(IpAddr::from([127, 0, 0, octet]))
             .cookie_store(true)
@@ -88,7 +94,7 @@ impl Peer {
             .build()
             .expect("failed to build the HTTP client");
         Peer {
-            server: app.address.clone(),
+            server: server.to_owned(),
             client,
         }
     }
@@ -1117,6 +1123,44 @@ async fn ipv6_clients_of_one_64_share_their_limit(backend: Backend) {
         peer.api_login_forwarded_for(&user.email, &user.password, "::ffff:198.51.100.7")
             .await,
         MINUTE,
+    )
+    .await;
+}
+
+async fn a_trusted_proxy_seen_as_an_ipv4_mapped_peer_is_trusted(backend: Backend) {
+    // Listening on IPv6 and IPv4 at once, the server sees an IPv4 proxy as
+    // ::ffff:127.0.0.1; it must still match the trusted 127.0.0.1.
+    let app = throttled_app(
+        backend,
+        &[
+            ("GATEHOUSE_BIND", "[::]:0"),
+            ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+            ("GATEHOUSE_LOGIN_LIMIT", "2/1m"),
+        ],
+    )
+    .await;
+    let user = registered_user(&app).await;
+    let port = app.address.rsplit(':').next().expect("a port");
+    let proxy = Peer::to(&format!("http://127.0.0.1:{port}"), 1);
+    for _ in 0..2 {
+        proxy
+            .api_login_forwarded_for(&user.email, WRONG_PASSWORD, "198.51.100.1")
+            .await;
+    }
+    assert_api_throttled(
+        proxy
+            .api_login_forwarded_for(&user.email, WRONG_PASSWORD, "198.51.100.1")
+            .await,
+        MINUTE,
+    )
+    .await;
+    // Another client behind the same proxy has a limit of its own.
+    assert_status(
+        proxy
+            .api_login_forwarded_for(&user.email, &user.password, "198.51.100.2")
+            .await,
+        StatusCode::OK,
+        "another client behind the proxy",
     )
     .await;
 }
