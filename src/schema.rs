@@ -23,6 +23,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Integer,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        idle_secs -> BigInt,
+        expires_at -> BigInt,
+        remembered -> Bool,
+        client_ip -> Text,
+        user_agent -> Text,
+        refresh_hash -> Text,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    spent_refresh_tokens (refresh_hash) {
+        refresh_hash -> Text,
+        session_id -> Text,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(spent_refresh_tokens -> sessions (session_id));
+
+diesel::table! {
     users (id) {
         id -> Integer,
         username -> Text,
@@ -34,4 +61,11 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(denylisted_tokens, rate_limits, server_secret, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    denylisted_tokens,
+    rate_limits,
+    server_secret,
+    sessions,
+    spent_refresh_tokens,
+    users
+);

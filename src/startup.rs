@@ -41,6 +41,7 @@ impl Application {
         let cookies = web::Data::new(AuthCookies {
             secure: settings.cookie_secure,
             ttl: settings.token_ttl,
+            remember_for: settings.remember_for,
         });
         let devices = web::Data::new(DeviceCookies::new(
             secret.expose(),
@@ -90,6 +91,7 @@ impl Application {
                     web::scope("/api")
                         .service(web::resource("/register").post(api::register))
                         .service(web::resource("/login").post(api::login))
+                        .service(web::resource("/refresh").post(api::refresh))
                         .service(web::resource("/logout").post(api::logout))
                         .service(get("/me", api::me))
                         .default_service(web::to(api_not_found)),

@@ -12,12 +12,14 @@ use crate::auth::cache::AuthCache;
 use crate::auth::hash_pool::HashPool;
 use crate::auth::key_file;
 use crate::auth::password::PasswordHasher;
+use crate::auth::sessions::{self, Device, SessionLimits, Started};
 use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
 use crate::auth::{Client, Database, Error, Presence};
 use crate::config::{DatabaseUrl, Secret, Settings};
 use crate::db;
 use crate::domain::{Email, Password, Registration};
+use crate::models::session::{self, EndReason};
 use crate::models::user::{self, NewUser, User};
 use crate::models::{denylist, rate_limit, secret};
 
@@ -28,10 +30,11 @@ pub struct Authenticated {
     pub claims: Arc<Claims>,
 }
 
-/// A freshly issued token.
+/// A login: a freshly issued access token in a new session.
 pub struct Issued {
     pub user: User,
     pub token: String,
+    pub session: Started,
 }
 
 /// A registration as submitted, not yet checked.
@@ -51,7 +54,11 @@ pub struct Credentials {
     pub password: String,
     /// The account this browser has logged in to before (its device
     /// cookie), exempt from that account's per-email limit.
-    pub device: Option<i32>,
+    pub device_cookie: Option<i32>,
+    /// The `User-Agent`, for the session list.
+    pub user_agent: String,
+    /// "Keep me logged in": the session lasts `GATEHOUSE_REMEMBER_FOR`.
+    pub remember: bool,
     /// Whether the client still waits (no bcrypt round for one gone).
     pub presence: Presence,
 }
@@ -64,6 +71,7 @@ pub struct Accounts {
     hash_pool: HashPool,
     cache: AuthCache,
     throttle: Throttle,
+    sessions: SessionLimits,
 }
 
 impl Accounts {
@@ -78,6 +86,7 @@ impl Accounts {
             ),
             cache: AuthCache::new(settings.auth_cache_ttl),
             throttle: Throttle::new(settings.rate_limits),
+            sessions: SessionLimits::new(settings),
         }
     }
 
@@ -149,11 +158,12 @@ impl Accounts {
         self.hash_pool.hasher()
     }
 
-    /// Creates the account and issues its first token. Every attempt from
+    /// Creates the account (no session: a page registration starts one with
+    /// [`Accounts::start_session`], the API's does not). Every attempt from
     /// `client` counts against the registration limit, invalid ones too. A
     /// taken email or username is `Error::Conflict`, also when another
     /// registration wins a race (the database's unique index decides).
-    pub async fn register(&self, input: NewAccount, client: Client) -> Result<Issued, Error> {
+    pub async fn register(&self, input: NewAccount, client: Client) -> Result<User, Error> {
         let throttle = self.throttle;
         match self
             .db
@@ -193,8 +203,7 @@ impl Accounts {
             })
             .await?
             .map_err(Error::internal)?;
-        let user = self
-            .db
+        self.db
             .write(move |conn| {
                 let now = time::OffsetDateTime::now_utc();
                 let new = NewUser {
@@ -216,8 +225,33 @@ impl Accounts {
                     token_version: 0,
                 })
             })
+            .await
+    }
+
+    /// Logs `user` in on `device` without a password (they just proved who
+    /// they are some other way, such as registering): a new session.
+    pub async fn start_session(
+        &self,
+        user: User,
+        device: Device,
+        remembered: bool,
+    ) -> Result<Issued, Error> {
+        let limits = self.sessions;
+        let user_id = user.id;
+        let started = self
+            .db
+            .write(move |conn| {
+                Ok(sessions::start(
+                    conn,
+                    limits,
+                    user_id,
+                    &device,
+                    remembered,
+                    unix_now(),
+                )?)
+            })
             .await?;
-        self.issue(user)
+        self.issue(user, started)
     }
 
     /// Checks an email and password from `client`.
@@ -237,7 +271,7 @@ impl Accounts {
             .map(|e| e.as_str().to_owned());
         let mut attempt = LoginAttempt::new(email.as_deref(), client);
         let throttle = self.throttle;
-        let device = credentials.device;
+        let device = credentials.device_cookie;
 
         let (user, attempt) = if throttle.is_on() {
             let counted = self
@@ -298,62 +332,172 @@ impl Accounts {
         if let Some(hash) = &rehashed {
             user.hashed_password.clone_from(hash);
         }
-        if rehashed.is_some() || throttle.is_on() {
-            self.db
-                .write(move |conn| {
-                    if let Some(hash) = rehashed {
-                        user::update_password_hash(conn, id, &hash)?;
-                        tracing::info!("stored the rehashed password");
-                    }
-                    throttle.record_success(conn, &attempt, unix_now())
-                })
-                .await?;
-        }
-        self.issue(user)
+        let limits = self.sessions;
+        let device = Device {
+            client,
+            user_agent: credentials.user_agent,
+        };
+        let remembered = credentials.remember;
+        let started = self
+            .db
+            .write(move |conn| {
+                if let Some(hash) = rehashed {
+                    user::update_password_hash(conn, id, &hash)?;
+                    tracing::info!("stored the rehashed password");
+                }
+                throttle.record_success(conn, &attempt, unix_now())?;
+                Ok(sessions::start(
+                    conn,
+                    limits,
+                    id,
+                    &device,
+                    remembered,
+                    unix_now(),
+                )?)
+            })
+            .await?;
+        self.issue(user, started)
     }
 
-    fn issue(&self, user: User) -> Result<Issued, Error> {
+    fn issue(&self, user: User, session: Started) -> Result<Issued, Error> {
         let (token, _) = self
             .tokens
-            .issue(user.id, user.token_version, unix_now())
+            .issue(user.id, user.token_version, &session.id, unix_now())
             .map_err(Error::internal)?;
-        Ok(Issued { user, token })
+        Ok(Issued {
+            user,
+            token,
+            session,
+        })
     }
 
-    /// Ends `token` when it is one of ours: it stays on the denylist until
-    /// it would be refused anyway (`exp` plus the leeway). Anything else
-    /// (expired, forged, garbage) has nothing to end.
+    /// Trades a refresh credential for a new access token and a new
+    /// credential; the old one is spent. A spent credential presented again
+    /// was stolen (or copied): its whole session ends, the newest tokens
+    /// with it. Empty, unknown or ended: `InvalidRefreshToken`.
+    pub async fn refresh(&self, credential: &str) -> Result<Issued, Error> {
+        enum Outcome {
+            Rotated(User, Started),
+            Reused(String),
+            Unknown,
+        }
+        if credential.is_empty() {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let hash = sessions::hash_refresh(credential);
+        let outcome = self
+            .db
+            .write(move |conn| {
+                let now = unix_now();
+                if let Some((user, id, remembered)) =
+                    session::find_live_by_refresh(conn, &hash, now)?
+                {
+                    let refresh = sessions::new_refresh();
+                    session::rotate(conn, &id, &hash, &sessions::hash_refresh(&refresh), now)?;
+                    return Ok(Outcome::Rotated(
+                        user,
+                        Started {
+                            id,
+                            refresh,
+                            remembered,
+                        },
+                    ));
+                }
+                match session::spent_by(conn, &hash)? {
+                    Some((id, user_id)) => {
+                        session::end(conn, user_id, &id, EndReason::RefreshReused, now)?;
+                        Ok(Outcome::Reused(id))
+                    }
+                    None => Ok(Outcome::Unknown),
+                }
+            })
+            .await?;
+        match outcome {
+            Outcome::Rotated(user, started) => self.issue(user, started),
+            Outcome::Reused(id) => {
+                self.cache.forget_session(&id);
+                tracing::warn!("a spent refresh token was presented again; its session has ended");
+                Err(Error::InvalidRefreshToken)
+            }
+            Outcome::Unknown => Err(Error::InvalidRefreshToken),
+        }
+    }
+
+    /// Ends `token` and its session when the token is one of ours: the
+    /// token stays on the denylist until it would be refused anyway (`exp`
+    /// plus the leeway). Anything else (expired, forged, garbage) has
+    /// nothing to end.
     pub async fn log_out(&self, token: &str) -> Result<(), Error> {
         let Some(claims) = self.tokens.verify(token) else {
             return Ok(());
         };
+        let Some(user_id) = claims.user_id() else {
+            return Ok(());
+        };
         let until = claims.exp.saturating_add(LEEWAY_SECS as i64);
-        let jti = claims.jti.clone();
+        let (jti, sid) = (claims.jti.clone(), claims.sid.clone());
         self.db
-            .write(move |conn| Ok(denylist::denylist_token(conn, &jti, until)?))
+            .write(move |conn| {
+                denylist::denylist_token(conn, &jti, until)?;
+                session::end(conn, user_id, &sid, EndReason::LoggedOut, unix_now())?;
+                Ok(())
+            })
             .await?;
-        self.cache.forget_token(&claims.jti);
+        self.cache.forget_session(&claims.sid);
         Ok(())
     }
 
-    /// Kills every token of the user, on every instance: their token version
-    /// moves on, and each request compares it with the token's.
+    /// Ends every session of the user, on every instance: their tokens and
+    /// refresh credentials are refused from then on.
     pub async fn log_out_everywhere(&self, user: &User) -> Result<(), Error> {
-        let email = user.email.clone();
-        self.db
-            .write(move |conn| Ok(user::revoke_sessions(conn, &email)?))
+        self.end_sessions(user.id, None, EndReason::LoggedOutEverywhere)
+            .await
+            .map(drop)
+    }
+
+    /// The one way sessions end in bulk ("log out everywhere", the
+    /// operator, and later a password change or reset): every session of
+    /// the user but `keep`, and, unless one is kept, every token issued so
+    /// far (the token version moves on). Returns how many sessions ended.
+    pub async fn end_sessions(
+        &self,
+        user_id: i32,
+        keep: Option<String>,
+        reason: EndReason,
+    ) -> Result<usize, Error> {
+        let ended = self
+            .db
+            .write(move |conn| {
+                if keep.is_none() {
+                    user::bump_token_version(conn, user_id)?;
+                }
+                Ok(session::end_all(
+                    conn,
+                    user_id,
+                    keep.as_deref(),
+                    reason,
+                    unix_now(),
+                )?)
+            })
             .await?;
-        self.cache.forget_user(user.id);
-        Ok(())
+        self.cache.forget_user(user_id);
+        Ok(ended)
     }
 
     /// The operator's "log out everywhere", by email (any case); `false`
     /// when no user has it.
     pub async fn revoke_sessions(&self, email: &str) -> Result<bool, Error> {
         let email = Email::normalize(email);
-        self.db
-            .write(move |conn| Ok(user::revoke_sessions(conn, &email)?))
-            .await
+        let Some(user) = self
+            .db
+            .run(move |conn| Ok(user::find_user_by_email(conn, &email)?))
+            .await?
+        else {
+            return Ok(false);
+        };
+        self.end_sessions(user.id, None, EndReason::EndedByOperator)
+            .await?;
+        Ok(true)
     }
 
     /// Turns a token into its user: signature and claims first (no database
@@ -373,12 +517,29 @@ impl Accounts {
         let Some(user_id) = claims.user_id() else {
             return Ok(None);
         };
-        let jti = claims.jti.clone();
-        let user = self
+        let (jti, sid) = (claims.jti.clone(), claims.sid.clone());
+        let now = unix_now();
+        let found = self
             .db
-            .run(move |conn| Ok(user::find_user_unless_denylisted(conn, user_id, &jti)?))
+            .run(move |conn| {
+                Ok(session::find_user_of_live_session(
+                    conn, user_id, &sid, &jti, now,
+                )?)
+            })
             .await?
-            .filter(|user| user.token_version == claims.ver);
+            .filter(|(user, _)| user.token_version == claims.ver);
+        let Some((user, last_used)) = found else {
+            return Ok(None);
+        };
+        // Last use is kept to the minute (or a tenth of the idle limit), not
+        // written on every request.
+        if now - last_used >= self.sessions.touch_every() {
+            let sid = claims.sid.clone();
+            self.db
+                .write(move |conn| Ok(session::touch(conn, &sid, now)?))
+                .await?;
+        }
+        let user = Some(user);
         Ok(user.map(|user| {
             let (user, claims) = (Arc::new(user), Arc::new(claims));
             self.cache
@@ -395,6 +556,7 @@ impl Accounts {
             .write(|conn| {
                 let now = unix_now();
                 rate_limit::purge_expired(conn, now)?;
+                session::purge_ended(conn, now)?;
                 Ok(denylist::purge_expired(conn, now)?)
             })
             .await?;
@@ -461,7 +623,9 @@ mod tests {
         Credentials {
             email: email.to_owned(),
             password: password.to_owned(),
-            device: None,
+            device_cookie: None,
+            user_agent: String::new(),
+            remember: false,
             presence: Presence::default(),
         }
     }

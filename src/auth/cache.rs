@@ -104,6 +104,13 @@ impl AuthCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Drops every token of a session (it ended).
+    pub fn forget_session(&self, sid: &str) {
+        let mut entries = self.entries();
+        entries.retain(|_, entry| entry.claims.sid != sid);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Drops every token of a user (logged out everywhere).
     pub fn forget_user(&self, user_id: i32) {
         let mut entries = self.entries();
@@ -137,6 +144,7 @@ mod tests {
             jti: jti.into(),
             iss: "gatehouse".into(),
             ver: 0,
+            sid: format!("session-of-{jti}"),
             nbf: None,
         })
     }
@@ -166,6 +174,9 @@ mod tests {
         cache.insert("t3", user(2), claims("c", NOW + 60), 0);
         cache.forget_token("c");
         assert!(cache.get("t3", NOW_MS).is_none());
+        cache.insert("t4", user(2), claims("d", NOW + 60), cache.generation());
+        cache.forget_session("session-of-d");
+        assert!(cache.get("t4", NOW_MS).is_none());
         cache.forget_user(1);
         assert!(cache.get("t1", NOW_MS).is_none() && cache.get("t2", NOW_MS).is_none());
     }

@@ -8,6 +8,8 @@ use crate::models::user::Taken;
 pub enum Error {
     #[error("Invalid email or password")]
     InvalidCredentials,
+    #[error("Invalid or expired refresh token")]
+    InvalidRefreshToken,
     #[error("Too many attempts. Try again later.")]
     TooManyRequests { retry_after: u64 },
     #[error("Invalid input")]

@@ -11,6 +11,7 @@ pub mod hash_pool;
 mod key_file;
 pub mod password;
 mod presence;
+pub mod sessions;
 pub mod throttle;
 pub mod token;
 
@@ -19,4 +20,5 @@ pub use client::Client;
 pub use database::Database;
 pub use error::Error;
 pub use presence::Presence;
+pub use sessions::Device;
 pub use token::{Claims, TokenKeys};

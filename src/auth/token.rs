@@ -1,4 +1,5 @@
-//! Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `jti`, `iss`.
+//! Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `jti`, `iss`, `ver`
+//! and `sid`.
 
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct Claims {
     pub iss: String,
     /// The user's token version when the token was issued.
     pub ver: i32,
+    /// The session the token belongs to.
+    pub sid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
 }
@@ -65,17 +68,19 @@ impl TokenKeys {
         self.ttl
     }
 
-    /// Issues a token for `user_id` at its token version `ver`, valid from
-    /// `now` (Unix seconds).
+    /// Issues a token for `user_id` at its token version `ver`, in session
+    /// `sid`, valid from `now` (Unix seconds).
     pub fn issue(
         &self,
         user_id: i32,
         ver: i32,
+        sid: &str,
         now: i64,
     ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
         let claims = Claims {
             sub: user_id.to_string(),
             ver,
+            sid: sid.to_owned(),
             iat: now,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -104,6 +109,7 @@ impl TokenKeys {
         // a token live up to a second longer; this check is exact.
         let valid = claims.user_id().is_some()
             && !claims.jti.is_empty()
+            && !claims.sid.is_empty()
             && lifetime <= self.ttl.as_secs()
             && !is_expired(claims.exp, unix_now_millis());
         valid.then_some(claims)
@@ -149,14 +155,14 @@ mod tests {
 
     fn valid_claims() -> serde_json::Value {
         let now = unix_now();
-        json!({"sub": "7", "exp": now + 60, "iat": now, "jti": "abc", "iss": "gatehouse", "ver": 0})
+        json!({"sub": "7", "exp": now + 60, "iat": now, "jti": "abc", "iss": "gatehouse", "ver": 0, "sid": "s1"})
     }
 
     #[test]
     fn an_issued_token_verifies_with_its_claims() {
         let keys = keys();
         let now = unix_now();
-        let (token, claims) = keys.issue(42, 3, now).expect("issue");
+        let (token, claims) = keys.issue(42, 3, "s1", now).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
         assert_eq!(claims.sub, "42");
         assert_eq!(claims.exp - claims.iat, 900);
@@ -171,8 +177,8 @@ mod tests {
     #[test]
     fn each_token_gets_its_own_jti() {
         let keys = keys();
-        let (_, a) = keys.issue(1, 0, unix_now()).expect("issue");
-        let (_, b) = keys.issue(1, 0, unix_now()).expect("issue");
+        let (_, a) = keys.issue(1, 0, "s1", unix_now()).expect("issue");
+        let (_, b) = keys.issue(1, 0, "s1", unix_now()).expect("issue");
         assert_ne!(a.jti, b.jti);
     }
 
@@ -260,7 +266,7 @@ mod tests {
 
     #[test]
     fn every_claim_is_required_with_its_type() {
-        for name in ["sub", "exp", "iat", "jti", "iss", "ver"] {
+        for name in ["sub", "exp", "iat", "jti", "iss", "ver", "sid"] {
             let mut claims = valid_claims();
             claims.as_object_mut().expect("object").remove(name);
             assert!(
@@ -282,6 +288,8 @@ mod tests {
             ("nbf", json!("later")),
             ("ver", json!("0")),
             ("ver", json!(1.5)),
+            ("sid", json!(1)),
+            ("sid", json!("")),
         ] {
             let mut claims = valid_claims();
             claims[name] = value.clone();

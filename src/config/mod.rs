@@ -13,7 +13,9 @@
 //! | `GATEHOUSE_LOGIN_LIMIT` | `5/15m` failed logins per email and client address |
 //! | `GATEHOUSE_LOGIN_EMAIL_LIMIT` | `20/15m` failed logins per email |
 //! | `GATEHOUSE_LOGIN_ADDRESS_LIMIT` | `100/15m` failed logins per client address |
-//! | `GATEHOUSE_REMEMBER_FOR` | `30d` life of a remembered login and of the device cookie |
+//! | `GATEHOUSE_SESSION_IDLE` | `30m`: a session not used for this long ends |
+//! | `GATEHOUSE_SESSION_LIFETIME` | `12h`: a session ends this long after its login |
+//! | `GATEHOUSE_REMEMBER_FOR` | `30d` idle limit and lifetime of a remembered login, life of the device cookie |
 //! | `GATEHOUSE_ALLOWED_HOSTS` | unset: any `Host`; else the names answered, comma-separated |
 //! | `GATEHOUSE_REGISTER_LIMIT` | `10/1h` registration attempts per client address |
 //! | `GATEHOUSE_TRUSTED_PROXIES` | none: proxy addresses or CIDR ranges whose `X-Forwarded-For` counts |
@@ -164,8 +166,13 @@ pub struct Settings {
     pub hash_threads: usize,
     pub hash_queue: usize,
     pub auth_cache_ttl: Duration,
-    /// How long a remembered login lasts; also the life of the device
-    /// cookie that exempts the owner's browser from the per-email limit.
+    /// A session not used for this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after its login, used or not.
+    pub session_lifetime: Duration,
+    /// Idle limit and lifetime of a remembered login; also the life of the
+    /// device cookie that exempts the owner's browser from the per-email
+    /// limit.
     pub remember_for: Duration,
     /// `Host` names answered; empty: any.
     pub allowed_hosts: Vec<String>,
@@ -265,14 +272,25 @@ impl Settings {
                     .ok_or_else(|| "expected 0 or a duration of at most 1s, such as 500ms".into())
             },
         )?;
+        let session_length = |raw: &str| {
+            duration(raw)
+                .filter(|d| (Duration::from_secs(1)..=MAX_TOKEN_TTL).contains(d))
+                .ok_or_else(|| "expected a duration from 1s to 366d, such as 30m or 12h".to_owned())
+        };
+        let session_idle = env.parsed(
+            "GATEHOUSE_SESSION_IDLE",
+            Duration::from_secs(30 * 60),
+            session_length,
+        )?;
+        let session_lifetime = env.parsed(
+            "GATEHOUSE_SESSION_LIFETIME",
+            Duration::from_secs(12 * 60 * 60),
+            session_length,
+        )?;
         let remember_for = env.parsed(
             "GATEHOUSE_REMEMBER_FOR",
             Duration::from_secs(30 * 24 * 60 * 60),
-            |raw| {
-                duration(raw)
-                    .filter(|d| (Duration::from_secs(60)..=MAX_TOKEN_TTL).contains(d))
-                    .ok_or_else(|| "expected a duration from 1m to 366d, such as 30d".into())
-            },
+            session_length,
         )?;
         let allowed_hosts = env.parsed("GATEHOUSE_ALLOWED_HOSTS", Vec::new(), parse_hosts)?;
         Ok(Self {
@@ -288,6 +306,8 @@ impl Settings {
             hash_threads,
             hash_queue,
             auth_cache_ttl,
+            session_idle,
+            session_lifetime,
             remember_for,
             allowed_hosts,
         })

@@ -4,6 +4,7 @@
 pub mod denylist;
 pub mod rate_limit;
 pub mod secret;
+pub mod session;
 pub mod user;
 
 pub use user::{NewUser, User};

@@ -121,6 +121,14 @@ pub fn insert_user(
     }
 }
 
+/// Moves the user's token version on: every token issued so far is dead.
+pub fn bump_token_version(conn: &mut AnyConnection, id: i32) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::token_version.eq(users::token_version + 1))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Kills every token of the user with this email; `false` when there is none.
 pub fn revoke_sessions(conn: &mut AnyConnection, email: &str) -> QueryResult<bool> {
     let updated = diesel::update(users::table.filter(users::email.eq(email)))

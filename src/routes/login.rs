@@ -8,7 +8,7 @@ use crate::auth::{self, Accounts, Credentials};
 use crate::domain::next_path;
 use crate::web::form::Form;
 use crate::web::page::{Layout, form_again, render, see_other};
-use crate::web::{AppError, AuthCookies, ClientAddr, DeviceCookies, MaybeUser, session};
+use crate::web::{AppError, AuthCookies, DeviceCookies, MaybeUser, Remote, session};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -22,6 +22,8 @@ pub struct LoginForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    /// The "Keep me logged in" checkbox: present when ticked.
+    remember: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -55,7 +57,7 @@ pub async fn login(
     cookies: web::Data<AuthCookies>,
     devices: web::Data<DeviceCookies>,
     session: Session,
-    ClientAddr(client, presence): ClientAddr,
+    Remote(client, presence, user_agent): Remote,
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -63,7 +65,9 @@ pub async fn login(
     let credentials = Credentials {
         email: form.email.clone(),
         password: form.password,
-        device: devices.account(&req),
+        device_cookie: devices.account(&req),
+        user_agent,
+        remember: form.remember.is_some(),
         presence,
     };
     match accounts.log_in(credentials, client).await {
@@ -72,6 +76,7 @@ pub async fn login(
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
             Ok(see_other(&next)
                 .cookie(cookies.holding(issued.token))
+                .cookie(cookies.refresh(issued.session.refresh, issued.session.remembered))
                 .cookie(devices.naming(issued.user.id))
                 .finish())
         }

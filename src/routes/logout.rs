@@ -62,6 +62,7 @@ fn logged_out(session: &Session, cookies: &AuthCookies, message: &str) -> HttpRe
     session::set_flash(session, message);
     see_other("/login")
         .cookie(cookies.cleared())
+        .cookie(cookies.refresh_cleared())
         .insert_header(("Clear-Site-Data", HeaderValue::from_static("\"cache\"")))
         .finish()
 }

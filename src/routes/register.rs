@@ -4,11 +4,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, Accounts, NewAccount};
+use crate::auth::{self, Accounts, Device, NewAccount};
 use crate::domain::FieldError;
 use crate::web::form::Form;
 use crate::web::page::{Layout, form_again, render, see_other};
-use crate::web::{AppError, AuthCookies, ClientAddr, MaybeUser, session};
+use crate::web::{AppError, AuthCookies, MaybeUser, Remote, session};
 
 #[derive(Deserialize)]
 pub struct RegisterForm {
@@ -71,7 +71,7 @@ pub async fn register(
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
     session: Session,
-    ClientAddr(client, presence): ClientAddr,
+    Remote(client, presence, user_agent): Remote,
     Form(form): Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -83,12 +83,20 @@ pub async fn register(
         password_confirm: Some(form.password_confirm),
         presence,
     };
-    let error = match accounts.register(input, client).await {
+    let registered = match accounts.register(input, client).await {
+        Ok(user) => {
+            let device = Device { client, user_agent };
+            accounts.start_session(user, device, false).await
+        }
+        Err(error) => Err(error),
+    };
+    let error = match registered {
         Ok(issued) => {
             session::restart(&session);
             session::set_flash(&session, format!("Welcome, {}", issued.user.username));
             return Ok(see_other("/me")
                 .cookie(cookies.holding(issued.token))
+                .cookie(cookies.refresh(issued.session.refresh, false))
                 .finish());
         }
         Err(error) => error,

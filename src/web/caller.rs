@@ -142,19 +142,27 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The client: its address, as the request span resolved it, and whether
-/// it still waits for the answer.
-pub struct ClientAddr(pub Client, pub Presence);
+/// The other end: the client address (as the request span resolved it),
+/// whether it still waits for the answer, and its `User-Agent` (for the
+/// session list).
+pub struct Remote(pub Client, pub Presence, pub String);
 
-impl FromRequest for ClientAddr {
+impl FromRequest for Remote {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let client = req.extensions().get::<Client>().copied();
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         ready(Ok(Self(
             client.unwrap_or_else(|| TrustedProxies::default().resolve(req)),
             presence(req),
+            user_agent,
         )))
     }
 }

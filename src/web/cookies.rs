@@ -9,14 +9,18 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite, time};
 
 pub const AUTH_COOKIE: &str = "gatehouse_token";
+pub const REFRESH_COOKIE: &str = "gatehouse_refresh";
 pub const DEVICE_COOKIE: &str = "gatehouse_device";
 
-/// Makes the auth cookie; built once at start.
+/// Makes the auth cookie and the refresh cookie; built once at start.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthCookies {
     pub secure: bool,
     /// The token's lifetime, which the cookie's `Max-Age` follows.
     pub ttl: Duration,
+    /// A remembered session's refresh cookie lives this long; one not
+    /// remembered ends with the browser.
+    pub remember_for: Duration,
 }
 
 impl AuthCookies {
@@ -36,6 +40,30 @@ impl AuthCookies {
     /// The same cookie, empty and expired.
     pub fn cleared(&self) -> Cookie<'static> {
         let mut cookie = self.holding(String::new());
+        cookie.set_max_age(time::Duration::ZERO);
+        cookie
+    }
+
+    /// The refresh cookie of a session: with `Max-Age` when remembered,
+    /// else without (it ends with the browser).
+    pub fn refresh(&self, credential: String, remembered: bool) -> Cookie<'static> {
+        let mut cookie = Cookie::build(REFRESH_COOKIE, credential)
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .finish();
+        if remembered {
+            cookie.set_max_age(time::Duration::seconds(
+                i64::try_from(self.remember_for.as_secs()).unwrap_or(i64::MAX),
+            ));
+        }
+        cookie
+    }
+
+    /// The refresh cookie, empty and expired.
+    pub fn refresh_cleared(&self) -> Cookie<'static> {
+        let mut cookie = self.refresh(String::new(), false);
         cookie.set_max_age(time::Duration::ZERO);
         cookie
     }
@@ -134,7 +162,30 @@ mod tests {
         AuthCookies {
             secure,
             ttl: Duration::from_secs(900),
+            remember_for: Duration::from_secs(2_592_000),
         }
+    }
+
+    #[test]
+    fn the_refresh_cookie_lasts_only_when_remembered() {
+        let remembered = cookies(true).refresh("r".into(), true).to_string();
+        for part in [
+            "gatehouse_refresh=r",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Secure",
+            "Max-Age=2592000",
+        ] {
+            assert!(remembered.contains(part), "{remembered} lacks {part}");
+        }
+        let not = cookies(true).refresh("r".into(), false).to_string();
+        assert!(!not.contains("Max-Age"), "{not}");
+        let cleared = cookies(false).refresh_cleared().to_string();
+        assert!(
+            cleared.starts_with("gatehouse_refresh=;") && cleared.contains("Max-Age=0"),
+            "{cleared}"
+        );
     }
 
     #[test]

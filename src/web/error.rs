@@ -55,7 +55,8 @@ impl AppError {
         let (status, retry_after) = match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
             Self::Csrf => (StatusCode::FORBIDDEN, None),
-            Self::Unauthorized | Self::Auth(Core::InvalidCredentials) => {
+            Self::Unauthorized
+            | Self::Auth(Core::InvalidCredentials | Core::InvalidRefreshToken) => {
                 (StatusCode::UNAUTHORIZED, None)
             }
             Self::LoginRequired { .. } => (StatusCode::SEE_OTHER, None),

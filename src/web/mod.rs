@@ -10,6 +10,6 @@ pub mod middleware;
 pub mod page;
 pub mod session;
 
-pub use caller::{ApiUser, ClientAddr, MaybeUser, PageTokens, PageUser, TrustedProxies};
+pub use caller::{ApiUser, MaybeUser, PageTokens, PageUser, Remote, TrustedProxies};
 pub use cookies::{AuthCookies, DeviceCookies};
 pub use error::{ApiError, AppError};

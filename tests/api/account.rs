@@ -58,9 +58,9 @@ async fn the_account_page_rejects_a_garbage_cookie(backend: Backend) {
 
 async fn the_account_page_rejects_a_token_signed_with_another_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (_, id, _) = app.user_with_token().await;
+    let (_, _, issued) = app.user_with_token().await;
     let key: [u8; 32] = rand::random();
-    let forged = sign_token(&valid_claims(id), &key);
+    let forged = sign_token(&valid_claims(&issued), &key);
 
     app.assert_rejected_as_cookie_and_bearer(&forged).await;
 }

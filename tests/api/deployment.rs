@@ -60,9 +60,9 @@ async fn the_secret_can_be_read_from_a_file(backend: Backend) {
         .env("GATEHOUSE_SECRET_FILE", &path.display().to_string())
         .spawn()
         .await;
-    let (_, id, _) = app.user_with_token().await;
+    let (_, _, issued) = app.user_with_token().await;
     // A token signed with the file's content (without its newline) is ours.
-    let forged_by_the_operator = sign_token(&valid_claims(id), secret.as_bytes());
+    let forged_by_the_operator = sign_token(&valid_claims(&issued), secret.as_bytes());
     assert_eq!(
         app.api_me(&forged_by_the_operator).await.status(),
         StatusCode::OK

@@ -24,9 +24,9 @@ async fn early_in_a_second() -> i64 {
 
 async fn a_token_is_refused_once_exp_plus_five_seconds_has_passed(backend: Backend) {
     let (app, secret) = spawn_with_known_secret(backend).await;
-    let (_, id, _) = app.user_with_token().await;
+    let (_, _, issued) = app.user_with_token().await;
     let token_expiring = |exp: i64| {
-        let mut claims = valid_claims(id);
+        let mut claims = valid_claims(&issued);
         claims["exp"] = exp.into();
         claims["iat"] = (exp - 60).into();
         sign_token(&claims, secret.as_bytes())

@@ -38,17 +38,22 @@ struct Forge {
     secret: String,
     id: i64,
     other_id: i64,
+    /// A token the server issued to the user, and one to the other user.
+    issued: String,
+    other_issued: String,
 }
 
 async fn forge(backend: Backend) -> Forge {
     let (app, secret) = spawn_with_known_secret(backend).await;
-    let (_, id, _) = app.user_with_token().await;
-    let (_, other_id, _) = app.user_with_token().await;
+    let (_, id, issued) = app.user_with_token().await;
+    let (_, other_id, other_issued) = app.user_with_token().await;
     Forge {
         app,
         secret,
         id,
         other_id,
+        issued,
+        other_issued,
     }
 }
 
@@ -75,7 +80,7 @@ fn hs256_raw(header: &str, payload: &str, key: &[u8]) -> String {
 
 impl Forge {
     fn claims(&self) -> Value {
-        valid_claims(self.id)
+        valid_claims(&self.issued)
     }
 
     /// HS256 with the server's own key.
@@ -154,7 +159,7 @@ async fn a_correctly_minted_token_is_accepted_as_cookie_and_as_bearer(backend: B
 
     let other = sign_token_with(
         Algorithm::HS256,
-        &valid_claims(forge.other_id),
+        &valid_claims(&forge.other_issued),
         forge.secret.as_bytes(),
     );
     assert_accepted(&forge.app, &other, forge.other_id).await;
@@ -592,7 +597,7 @@ async fn malformed_authorization_headers_are_refused(backend: Backend) {
     let valid = forge.sign(&forge.claims());
     let other = sign_token_with(
         Algorithm::HS256,
-        &valid_claims(forge.other_id),
+        &valid_claims(&forge.other_issued),
         forge.secret.as_bytes(),
     );
     let forged = sign_token_with(

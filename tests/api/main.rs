@@ -97,6 +97,7 @@ mod register;
 mod request_logs;
 mod resilience;
 mod revocation;
+mod session_lifecycle;
 mod sessions;
 mod soak;
 mod throttling;

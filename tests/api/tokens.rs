@@ -27,12 +27,19 @@ struct Signed {
     app: TestApp,
     secret: String,
     id: i64,
+    /// A token the server issued to user `id`.
+    issued: String,
 }
 
 async fn spawn_with_secret(backend: Backend) -> Signed {
     let (app, secret) = spawn_with_known_secret(backend).await;
-    let (_, id, _) = app.user_with_token().await;
-    Signed { app, secret, id }
+    let (_, id, issued) = app.user_with_token().await;
+    Signed {
+        app,
+        secret,
+        id,
+        issued,
+    }
 }
 
 /// Asserts that both the API and the pages accept `token`, as user `id`.
@@ -63,16 +70,26 @@ async fn a_token_verifies_with_the_configured_secret(backend: Backend) {
 }
 
 async fn a_token_made_with_the_configured_secret_is_accepted(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
+    let Signed {
+        app,
+        secret,
+        id,
+        issued,
+    } = spawn_with_secret(backend).await;
 
-    let token = sign_token(&valid_claims(id), secret.as_bytes());
+    let token = sign_token(&valid_claims(&issued), secret.as_bytes());
 
     assert_accepted(&app, &token, id).await;
 }
 
 async fn an_expired_token_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
-    let mut claims = valid_claims(id);
+    let Signed {
+        app,
+        secret,
+        id: _,
+        issued,
+    } = spawn_with_secret(backend).await;
+    let mut claims = valid_claims(&issued);
     claims["iat"] = json!(now() - 1000);
     claims["exp"] = json!(now() - 60);
 
@@ -82,10 +99,15 @@ async fn an_expired_token_is_rejected(backend: Backend) {
 }
 
 async fn a_token_from_another_issuer_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
-    let mut other_issuer = valid_claims(id);
+    let Signed {
+        app,
+        secret,
+        id: _,
+        issued,
+    } = spawn_with_secret(backend).await;
+    let mut other_issuer = valid_claims(&issued);
     other_issuer["iss"] = json!("someone-else");
-    let mut no_issuer = valid_claims(id);
+    let mut no_issuer = valid_claims(&issued);
     no_issuer.as_object_mut().unwrap().remove("iss");
 
     for claims in [other_issuer, no_issuer] {
@@ -95,8 +117,13 @@ async fn a_token_from_another_issuer_is_rejected(backend: Backend) {
 }
 
 async fn a_token_that_is_not_yet_valid_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
-    let mut claims = valid_claims(id);
+    let Signed {
+        app,
+        secret,
+        id: _,
+        issued,
+    } = spawn_with_secret(backend).await;
+    let mut claims = valid_claims(&issued);
     claims["nbf"] = json!(now() + 600);
 
     let token = sign_token(&claims, secret.as_bytes());
@@ -105,8 +132,13 @@ async fn a_token_that_is_not_yet_valid_is_rejected(backend: Backend) {
 }
 
 async fn a_token_without_a_jti_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
-    let mut claims = valid_claims(id);
+    let Signed {
+        app,
+        secret,
+        id: _,
+        issued,
+    } = spawn_with_secret(backend).await;
+    let mut claims = valid_claims(&issued);
     claims.as_object_mut().unwrap().remove("jti");
 
     let token = sign_token(&claims, secret.as_bytes());
@@ -115,9 +147,9 @@ async fn a_token_without_a_jti_is_rejected(backend: Backend) {
 }
 
 async fn an_unsigned_token_is_rejected(backend: Backend) {
-    let Signed { app, id, .. } = spawn_with_secret(backend).await;
+    let Signed { app, issued, .. } = spawn_with_secret(backend).await;
     let header = base64url_encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let claims = base64url_encode(valid_claims(id).to_string().as_bytes());
+    let claims = base64url_encode(valid_claims(&issued).to_string().as_bytes());
 
     for token in [format!("{header}.{claims}."), format!("{header}.{claims}")] {
         app.assert_rejected_as_cookie_and_bearer(&token).await;
@@ -125,19 +157,29 @@ async fn an_unsigned_token_is_rejected(backend: Backend) {
 }
 
 async fn a_token_signed_with_another_algorithm_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
+    let Signed {
+        app,
+        secret,
+        id: _,
+        issued,
+    } = spawn_with_secret(backend).await;
 
     for algorithm in [Algorithm::HS384, Algorithm::HS512] {
-        let token = sign_token_with(algorithm, &valid_claims(id), secret.as_bytes());
+        let token = sign_token_with(algorithm, &valid_claims(&issued), secret.as_bytes());
         app.assert_rejected_as_cookie_and_bearer(&token).await;
     }
 }
 
 async fn a_token_for_a_user_that_does_not_exist_is_rejected(backend: Backend) {
-    let Signed { app, secret, id } = spawn_with_secret(backend).await;
+    let Signed {
+        app,
+        secret,
+        id,
+        issued,
+    } = spawn_with_secret(backend).await;
 
     for sub in [json!((id + 1000).to_string()), json!("not-a-number")] {
-        let mut claims = valid_claims(id);
+        let mut claims = valid_claims(&issued);
         claims["sub"] = sub;
         let token = sign_token(&claims, secret.as_bytes());
         app.assert_rejected_as_cookie_and_bearer(&token).await;

@@ -36,13 +36,18 @@ const autocomplete = {
   '/register': { username: 'username', email: 'email', password: 'new-password', password_confirm: 'new-password' },
   '/login': { email: 'email', password: 'current-password' },
 };
+// Checkboxes take no autocomplete token.
+const checkboxes = { '/login': ['remember'] };
 for (const input of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
   const labels = input.id ? [...document.querySelectorAll('label[for]')].filter(l => l.htmlFor === input.id) : [];
   if (labels.length !== 1 || !labels[0].textContent.trim())
     problems.push(`${describe(input)} has ${labels.length} <label for> with text`);
   const action = input.form && input.form.getAttribute('action');
   const expected = (autocomplete[action] || {})[input.name];
-  if (!expected)
+  if (input.type === 'checkbox') {
+    if (!(checkboxes[action] || []).includes(input.name))
+      problems.push(`${describe(input)} in form ${action} is not expected`);
+  } else if (!expected)
     problems.push(`${describe(input)} in form ${action} is not expected`);
   else if (input.getAttribute('autocomplete') !== expected)
     problems.push(`${describe(input)} has autocomplete=${input.getAttribute('autocomplete')}, not ${expected}`);

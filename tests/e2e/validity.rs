@@ -56,7 +56,7 @@ fn contract_fields(action: &str) -> Option<&'static [&'static str]> {
             "password_confirm",
             "username",
         ]),
-        "/login" => Some(&["csrf_token", "email", "next", "password"]),
+        "/login" => Some(&["csrf_token", "email", "next", "password", "remember"]),
         "/logout" | "/logout-everywhere" => Some(&["csrf_token"]),
         _ => None,
     }
@@ -174,6 +174,7 @@ async fn markup_problems(browser: &Browser, page: Page) -> Vec<String> {
             ("password", "password"),
             ("password_confirm", "password"),
             ("username", "text"),
+            ("remember", "checkbox"),
         ] {
             let actual = &form["types"][name];
             check(

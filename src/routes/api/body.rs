@@ -76,6 +76,19 @@ pub fn string_fields<const N: usize>(
     }
 }
 
+/// An optional boolean field: absent is `false`.
+pub fn flag_field(object: &JsonObject, field: &'static str) -> Result<bool, ApiError> {
+    match object.0.get(field) {
+        None => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(auth::Error::Invalid(vec![FieldError {
+            field,
+            message: "Must be true or false",
+        }])
+        .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

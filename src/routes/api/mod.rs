@@ -6,10 +6,10 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 
-use self::body::{JsonObject, string_fields};
-use crate::auth::{Accounts, Credentials, NewAccount};
+use self::body::{JsonObject, flag_field, string_fields};
+use crate::auth::{Accounts, Credentials, Issued, NewAccount};
 use crate::models::User;
-use crate::web::{ApiError, ApiUser, ClientAddr};
+use crate::web::{ApiError, ApiUser, Remote};
 
 #[derive(Serialize)]
 struct UserBody<'a> {
@@ -30,7 +30,7 @@ impl<'a> From<&'a User> for UserBody<'a> {
 
 pub async fn register(
     accounts: web::Data<Accounts>,
-    ClientAddr(client, presence): ClientAddr,
+    Remote(client, presence, _): Remote,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [username, email, password] =
@@ -42,36 +42,55 @@ pub async fn register(
         password_confirm: None,
         presence,
     };
-    let issued = accounts.register(input, client).await?;
+    let user = accounts.register(input, client).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(UserBody::from(&issued.user)))
+        .json(UserBody::from(&user)))
 }
 
 pub async fn login(
     accounts: web::Data<Accounts>,
-    ClientAddr(client, presence): ClientAddr,
+    Remote(client, presence, user_agent): Remote,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [email, password] = string_fields(&body, ["email", "password"], true)?;
+    let remember = flag_field(&body, "remember")?;
     let issued = accounts
         .log_in(
             Credentials {
                 email,
                 password,
-                device: None,
+                device_cookie: None,
+                user_agent,
+                remember,
                 presence,
             },
             client,
         )
         .await?;
-    Ok(HttpResponse::Ok()
+    Ok(token_answer(&accounts, issued))
+}
+
+/// A refresh token for a new pair.
+pub async fn refresh(
+    accounts: web::Data<Accounts>,
+    body: web::Json<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let [refresh_token] = string_fields(&body, ["refresh_token"], true)?;
+    let issued = accounts.refresh(&refresh_token).await?;
+    Ok(token_answer(&accounts, issued))
+}
+
+/// The answer of a login or a refresh: a new access token and refresh token.
+fn token_answer(accounts: &Accounts, issued: Issued) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({
             "access_token": issued.token,
             "token_type": "bearer",
             "expires_in": accounts.token_ttl().as_secs(),
-        })))
+            "refresh_token": issued.session.refresh,
+        }))
 }
 
 pub async fn logout(

@@ -56,16 +56,20 @@ pub fn sign_token_with(algorithm: jsonwebtoken::Algorithm, claims: &Value, key: 
     .expect("failed to sign a token")
 }
 
-/// Claims that gatehouse would accept for user `id`, valid for 15 minutes.
-pub fn valid_claims(id: i64) -> Value {
+/// Claims that gatehouse would accept: the user, token version and
+/// session of `issued` (a token it issued), with a fresh `jti`, valid for
+/// 15 minutes.
+pub fn valid_claims(issued: &str) -> Value {
+    let real = jwt_claims(issued);
     let now = now();
     json!({
-        "sub": id.to_string(),
+        "sub": real["sub"],
         "iat": now,
         "exp": now + 900,
         "jti": uuid::Uuid::new_v4().to_string(),
         "iss": "gatehouse",
-        "ver": 0,
+        "ver": real["ver"],
+        "sid": real["sid"],
     })
 }
 
