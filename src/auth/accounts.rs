@@ -423,6 +423,64 @@ impl Accounts {
         }
     }
 
+    /// A browser's silent renewal: its refresh credential, still naming a
+    /// live session, buys a new access token in that session. The
+    /// credential is not rotated, so tabs racing with one cookie all
+    /// succeed. `None` when the credential names no live session.
+    pub async fn renew(&self, credential: &str) -> Result<Option<(Authenticated, String)>, Error> {
+        if credential.is_empty() {
+            return Ok(None);
+        }
+        let hash = sessions::hash_refresh(credential);
+        let found = self
+            .db
+            .write(move |conn| {
+                let now = unix_now();
+                let found = session::find_live_by_refresh(conn, &hash, now)?;
+                if let Some((_, id, _)) = &found {
+                    session::touch(conn, id, now)?;
+                }
+                Ok(found)
+            })
+            .await?;
+        let Some((user, sid, _)) = found else {
+            return Ok(None);
+        };
+        let (token, claims) = self
+            .tokens
+            .issue(user.id, user.token_version, &sid, unix_now())
+            .map_err(Error::internal)?;
+        let (user, claims) = (Arc::new(user), Arc::new(claims));
+        let generation = self.cache.generation();
+        self.cache
+            .insert(&token, Arc::clone(&user), Arc::clone(&claims), generation);
+        Ok(Some((Authenticated { user, claims }, token)))
+    }
+
+    /// Ends the session a refresh credential names (a logout whose access
+    /// token has expired); nothing when it names none.
+    pub async fn log_out_refresh(&self, credential: &str) -> Result<(), Error> {
+        if credential.is_empty() {
+            return Ok(());
+        }
+        let hash = sessions::hash_refresh(credential);
+        let ended = self
+            .db
+            .write(move |conn| {
+                let now = unix_now();
+                let Some((user, id, _)) = session::find_live_by_refresh(conn, &hash, now)? else {
+                    return Ok(None);
+                };
+                session::end(conn, user.id, &id, EndReason::LoggedOut, now)?;
+                Ok(Some(id))
+            })
+            .await?;
+        if let Some(id) = ended {
+            self.cache.forget_session(&id);
+        }
+        Ok(())
+    }
+
     /// Ends `token` and its session when the token is one of ours: the
     /// token stays on the denylist until it would be refused anyway (`exp`
     /// plus the leeway). Anything else (expired, forged, garbage) has

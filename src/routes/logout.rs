@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::auth::Accounts;
+use crate::web::caller::refresh_cookie;
 use crate::web::form::Form;
 use crate::web::page::see_other;
 use crate::web::{AppError, AuthCookies, MaybeUser, PageTokens, session};
@@ -27,6 +28,11 @@ pub async fn logout(
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     for token in &tokens {
         accounts.log_out(token).await?;
+    }
+    // The access token may have expired: the refresh cookie still names
+    // the session, which ends too.
+    if let Some(refresh) = refresh_cookie(&req) {
+        accounts.log_out_refresh(&refresh).await?;
     }
     Ok(logged_out(&session, &cookies, "You have been logged out"))
 }

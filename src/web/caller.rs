@@ -16,7 +16,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use ipnet::IpNet;
 
 use crate::auth::{Accounts, Authenticated, Client, Presence};
-use crate::web::cookies::AUTH_COOKIE;
+use crate::web::cookies::{AUTH_COOKIE, REFRESH_COOKIE};
 use crate::web::error::{ApiError, AppError};
 
 type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
@@ -35,16 +35,32 @@ impl FromRequest for PageTokens {
 }
 
 fn page_tokens(req: &HttpRequest) -> Vec<String> {
+    cookie_values(req, AUTH_COOKIE)
+}
+
+/// The non-empty values of every cookie called `name`.
+fn cookie_values(req: &HttpRequest, name: &str) -> Vec<String> {
     req.cookies()
         .map(|cookies| {
             cookies
                 .iter()
-                .filter(|c| c.name() == AUTH_COOKIE && !c.value().is_empty())
+                .filter(|c| c.name() == name && !c.value().is_empty())
                 .map(|c| c.value().to_owned())
                 .collect()
         })
         .unwrap_or_default()
 }
+
+/// The refresh cookie of a page request, when it carries exactly one.
+pub fn refresh_cookie(req: &HttpRequest) -> Option<String> {
+    let mut values = cookie_values(req, REFRESH_COOKIE);
+    (values.len() == 1).then(|| values.remove(0))
+}
+
+/// A fresh access token made for this request by silent renewal; the
+/// answer sets it as the auth cookie (see `middleware::screen_request`).
+#[derive(Clone)]
+pub struct RenewedToken(pub String);
 
 /// The user a token belongs to, recorded in the request's span; a database
 /// fault is an error, not an anonymous visitor.
@@ -67,7 +83,9 @@ async fn authenticate(
 
 /// A page visitor who may or may not be logged in. Two auth cookies log in
 /// nobody: which one the browser sends first is not the user's choice (a
-/// planted one may come first).
+/// planted one may come first). Without a valid access token, a refresh
+/// cookie naming a live session renews it silently: the visitor is served
+/// as its user and the answer carries a fresh access token.
 pub struct MaybeUser(pub Option<Authenticated>);
 
 impl FromRequest for MaybeUser {
@@ -77,11 +95,27 @@ impl FromRequest for MaybeUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = match page_tokens(&req).as_slice() {
-                [one] => one.clone(),
-                _ => return Ok(Self(None)),
+            let tokens = page_tokens(&req);
+            if tokens.len() > 1 {
+                return Ok(Self(None));
+            }
+            if let Some(token) = tokens.first()
+                && let Some(user) = authenticate(&req, Some(token)).await?
+            {
+                return Ok(Self(Some(user)));
+            }
+            let Some(refresh) = refresh_cookie(&req) else {
+                return Ok(Self(None));
             };
-            Ok(Self(authenticate(&req, Some(&token)).await?))
+            let accounts = req.app_data::<web::Data<Accounts>>().ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("the accounts service is missing"))
+            })?;
+            let Some((user, token)) = accounts.renew(&refresh).await? else {
+                return Ok(Self(None));
+            };
+            tracing::Span::current().record("user", user.user.id);
+            req.extensions_mut().insert(RenewedToken(token));
+            Ok(Self(Some(user)))
         })
     }
 }

@@ -20,7 +20,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::telemetry::next_request_id;
-use crate::web::caller::TrustedProxies;
+use crate::web::caller::{RenewedToken, TrustedProxies};
+use crate::web::cookies::{AUTH_COOKIE, AuthCookies};
 use crate::web::error::{ApiError, AppError, error_page, heading};
 
 /// The largest request body accepted, for forms and JSON alike.
@@ -110,7 +111,8 @@ pub async fn screen_request(
     let has_body =
         declared.is_some_and(|len| len > 0) || headers.contains_key(header::TRANSFER_ENCODING);
     if !has_body {
-        return Ok(next.call(req).await?.map_into_left_body());
+        let res = set_renewed_token(next.call(req).await?);
+        return Ok(res.map_into_left_body());
     }
     let expired = Rc::new(Cell::new(false));
     let body = Deadline {
@@ -120,7 +122,7 @@ pub async fn screen_request(
     };
     let body: Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>> = Box::pin(body);
     req.set_payload(Payload::from(body));
-    let res = next.call(req).await?;
+    let res = set_renewed_token(next.call(req).await?);
     if !expired.get() {
         return Ok(res.map_into_left_body());
     }
@@ -128,6 +130,29 @@ pub async fn screen_request(
     let (request, _) = res.into_parts();
     let response = refusal(request.path(), AppError::RequestTimeout);
     Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+/// Sets the access token a silent renewal made for this request, unless the
+/// answer sets (or clears) the auth cookie itself, as logout does.
+fn set_renewed_token<B>(mut res: ServiceResponse<B>) -> ServiceResponse<B> {
+    let renewed = res.request().extensions_mut().remove::<RenewedToken>();
+    let Some(RenewedToken(token)) = renewed else {
+        return res;
+    };
+    let sets_its_own = res.headers().get_all(header::SET_COOKIE).any(|v| {
+        v.as_bytes().starts_with(AUTH_COOKIE.as_bytes())
+            && v.as_bytes().get(AUTH_COOKIE.len()) == Some(&b'=')
+    });
+    let Some(cookies) = res.request().app_data::<web::Data<AuthCookies>>().cloned() else {
+        return res;
+    };
+    if !sets_its_own {
+        let cookie = cookies.holding(token);
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            res.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    res
 }
 
 /// The `Host` names the app answers to; an empty list allows any.

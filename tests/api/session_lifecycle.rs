@@ -10,24 +10,31 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestUser, csrf_from, json_body, jwt_claims, run_gatehouse, set_cookie,
+    AUTH_COOKIE, Backend, Browser, TestApp, TestUser, csrf_from, json_body, jwt_claims,
+    run_gatehouse, set_cookie,
 };
 
-backend_tests!(
-    an_api_login_starts_a_session_named_in_its_token,
-    a_refresh_token_buys_a_new_pair_once,
-    a_spent_refresh_token_presented_again_ends_the_whole_session,
-    empty_or_unknown_refresh_tokens_are_refused,
-    a_remember_that_is_not_a_boolean_is_refused,
-    logout_ends_the_session_of_its_token,
-    the_operators_revoke_sessions_ends_every_session,
-    the_login_form_sets_a_refresh_cookie_that_lasts_only_when_remembered,
-    logout_clears_both_cookies,
-    a_session_unused_past_its_idle_limit_ends,
-    a_session_in_use_lives_on_past_its_idle_limit,
-    a_session_ends_after_its_lifetime_even_in_use,
-    a_remembered_session_outlives_the_idle_limit,
-);
+backend_tests! {
+    both:
+        an_api_login_starts_a_session_named_in_its_token,
+        a_refresh_token_buys_a_new_pair_once,
+        a_spent_refresh_token_presented_again_ends_the_whole_session,
+        empty_or_unknown_refresh_tokens_are_refused,
+        a_remember_that_is_not_a_boolean_is_refused,
+        logout_ends_the_session_of_its_token,
+        the_operators_revoke_sessions_ends_every_session,
+        the_login_form_sets_a_refresh_cookie_that_lasts_only_when_remembered,
+        logout_clears_both_cookies,
+        a_session_unused_past_its_idle_limit_ends,
+        a_session_in_use_lives_on_past_its_idle_limit,
+        a_session_ends_after_its_lifetime_even_in_use,
+        a_remembered_session_outlives_the_idle_limit,
+        a_page_without_an_access_token_is_served_and_renewed_from_the_refresh_cookie,
+        expired_access_tokens_are_renewed_on_a_get_and_on_a_form_post,
+        logout_with_only_the_refresh_cookie_ends_the_session;
+    multi_thread:
+        five_requests_racing_with_one_refresh_cookie_all_succeed;
+}
 
 /// An API login: the answer's JSON.
 async fn api_login(app: &TestApp, user: &TestUser, remember: bool) -> Value {
@@ -316,4 +323,104 @@ async fn a_remembered_session_outlives_the_idle_limit(backend: Backend) {
         refresh(&app, &text(&login["refresh_token"])).await.status(),
         StatusCode::OK
     );
+}
+
+/// A browser logged in through the form, whose access token is then lost
+/// (as when it has expired and the browser dropped it).
+async fn browser_with_only_the_refresh_cookie(app: &TestApp) -> (Browser, TestUser) {
+    let user = registered(app).await;
+    let browser = app.new_browser();
+    let login = browser.login_via_form(&user.email, &user.password).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    browser.set_cookie(AUTH_COOKIE, "");
+    assert!(browser.auth_cookie().is_none());
+    (browser, user)
+}
+
+async fn a_page_without_an_access_token_is_served_and_renewed_from_the_refresh_cookie(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, user) = browser_with_only_the_refresh_cookie(&app).await;
+    let me = browser.get_me().await;
+    assert_eq!(me.status(), StatusCode::OK, "not sent to the login page");
+    let renewed = set_cookie(&me, AUTH_COOKIE).expect("no fresh access token");
+    assert!(!renewed.value().is_empty());
+    assert!(me.text().await.expect("page").contains(&user.username));
+    // The fresh token is what the next request uses.
+    assert_eq!(browser.auth_cookie().as_deref(), Some(renewed.value()));
+    let again = browser.get_me().await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(
+        set_cookie(&again, AUTH_COOKIE).is_none(),
+        "renewed although the token was valid"
+    );
+}
+
+async fn expired_access_tokens_are_renewed_on_a_get_and_on_a_form_post(backend: Backend) {
+    // Tokens live a second (plus the 5 s leeway); sessions much longer.
+    let app = TestApp::builder(backend)
+        .env("GATEHOUSE_TOKEN_TTL", "1s")
+        .spawn()
+        .await;
+    let user = registered(&app).await;
+    let reader = app.new_browser();
+    reader.login_via_form(&user.email, &user.password).await;
+    let writer = app.new_browser();
+    writer.login_via_form(&user.email, &user.password).await;
+    let home = writer.get_home().await.text().await.expect("page");
+    let csrf = csrf_from(&home);
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+
+    let me = reader.get_me().await;
+    assert_eq!(me.status(), StatusCode::OK, "a GET after the token expired");
+    assert!(set_cookie(&me, AUTH_COOKIE).is_some_and(|c| !c.value().is_empty()));
+
+    // A form posted with an expired token is not lost: it is done as the user.
+    let post = writer
+        .post_form("/logout-everywhere", &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(post.status(), StatusCode::SEE_OTHER);
+    assert_eq!(post.headers()["location"], "/login");
+    let next = writer.get_login(None).await.text().await.expect("page");
+    assert!(
+        next.contains("You have been logged out everywhere"),
+        "{next}"
+    );
+    // Which ended the reader's session too.
+    reader.set_cookie(AUTH_COOKIE, "");
+    assert_eq!(reader.get_me().await.status(), StatusCode::SEE_OTHER);
+}
+
+async fn five_requests_racing_with_one_refresh_cookie_all_succeed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = browser_with_only_the_refresh_cookie(&app).await;
+    let tabs: Vec<_> = (0..5)
+        .map(|_| {
+            let tab = browser.clone();
+            tokio::spawn(async move { tab.get_me().await.status() })
+        })
+        .collect();
+    for tab in tabs {
+        assert_eq!(tab.await.expect("a tab panicked"), StatusCode::OK);
+    }
+}
+
+async fn logout_with_only_the_refresh_cookie_ends_the_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = browser_with_only_the_refresh_cookie(&app).await;
+    let refresh = browser.cookies()["gatehouse_refresh"].clone();
+    let csrf = browser.csrf_token_from("/login").await;
+    // Fetching the login page renewed the token; drop it again.
+    browser.set_cookie(AUTH_COOKIE, "");
+    let logout = browser
+        .post_form("/logout", &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    // The old refresh cookie, replayed, opens nothing.
+    let replay = app.new_browser();
+    replay.set_cookie("gatehouse_refresh", &refresh);
+    let me = replay.get_me().await;
+    assert_eq!(me.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&me, AUTH_COOKIE).is_none());
 }
