@@ -31,9 +31,24 @@ pub enum Command {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
-    /// Log a user out everywhere: every token issued so far stops working.
+    /// Log a user out everywhere: every session and token ends.
     RevokeSessions {
         /// The user's email address (any case).
         email: String,
+    },
+    /// List a user's live sessions, most recently used first.
+    Sessions {
+        /// The user's email address (any case).
+        email: String,
+        /// One JSON array, as `GET /api/sessions` answers.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one session of a user.
+    EndSession {
+        /// The user's email address (any case).
+        email: String,
+        /// The session's id, as `gatehouse user sessions` lists it.
+        id: String,
     },
 }

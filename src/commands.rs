@@ -1,7 +1,7 @@
 //! The operator's commands besides `serve`: they call the same accounts
 //! service as the server.
 
-use crate::auth::Accounts;
+use crate::auth::{Accounts, SessionInfo};
 use crate::config::Settings;
 
 /// One connection is all a command needs.
@@ -23,4 +23,27 @@ pub async fn purge_denylist(settings: &Settings) -> anyhow::Result<usize> {
 /// working; `false` when no user has that email.
 pub async fn revoke_sessions(settings: &Settings, email: &str) -> anyhow::Result<bool> {
     Ok(open(settings).await?.revoke_sessions(email).await?)
+}
+
+/// `gatehouse user sessions EMAIL`: the user's live sessions; `None` when
+/// no user has that email.
+pub async fn sessions(
+    settings: &Settings,
+    email: &str,
+) -> anyhow::Result<Option<Vec<SessionInfo>>> {
+    let accounts = open(settings).await?;
+    let Some(user) = accounts.find_user(email).await? else {
+        return Ok(None);
+    };
+    Ok(Some(accounts.sessions_of(user.id).await?))
+}
+
+/// `gatehouse user end-session EMAIL ID`: `Ok(false)` when the user has no
+/// such live session (or there is no such user).
+pub async fn end_session(settings: &Settings, email: &str, id: &str) -> anyhow::Result<bool> {
+    let accounts = open(settings).await?;
+    let Some(user) = accounts.find_user(email).await? else {
+        return Ok(false);
+    };
+    Ok(accounts.end_session(user.id, id).await?)
 }

@@ -1,10 +1,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use gatehouse::auth::SessionInfo;
+use gatehouse::auth::sessions::rfc3339;
 use gatehouse::cli::{Cli, Command, UserCommand};
 use gatehouse::commands;
 use gatehouse::config::Settings;
 use gatehouse::startup::Application;
+use gatehouse::telemetry::LogTo;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,11 +25,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_writer = gatehouse::telemetry::init();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // A command's answer is its standard output; its log goes beside it.
+    let log_to = match command {
+        Command::Serve => LogTo::Stdout,
+        _ => LogTo::Stderr,
+    };
+    let _log_writer = gatehouse::telemetry::init(log_to);
     for warning in Settings::unknown_variables() {
         tracing::warn!("{warning}");
     }
-    let command = cli.command.unwrap_or(Command::Serve);
     let outcome = actix_web::rt::System::new().block_on(async move {
         match command {
             Command::Serve => {
@@ -47,6 +55,25 @@ fn main() -> ExitCode {
                 Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
                 Err(error) => Err(error),
             },
+            Command::User {
+                action: UserCommand::Sessions { email, json },
+            } => match commands::sessions(&settings, &email).await? {
+                Some(list) => {
+                    print_sessions(&list, json);
+                    Ok(())
+                }
+                None => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
+            Command::User {
+                action: UserCommand::EndSession { email, id },
+            } => {
+                if commands::end_session(&settings, &email, &id).await? {
+                    tracing::info!(session = %id, "ended the session");
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("{email} has no live session {id}"))
+                }
+            }
             Command::PurgeDenylist => commands::purge_denylist(&settings)
                 .await
                 .map(|count| tracing::info!(count, "purged expired denylist rows")),
@@ -58,5 +85,40 @@ fn main() -> ExitCode {
             eprintln!("gatehouse: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The sessions as a table, or as the API's JSON.
+fn print_sessions(list: &[SessionInfo], json: bool) {
+    if json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "device": s.device,
+                    "ip": s.ip,
+                    "created_at": rfc3339(s.created_at),
+                    "last_used_at": rfc3339(s.last_used_at),
+                    "remembered": s.remembered,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    println!(
+        "{:<32}  {:<28}  {:<15}  {:<20}  LAST ACTIVE",
+        "ID", "DEVICE", "IP", "SIGNED IN"
+    );
+    for s in list {
+        println!(
+            "{:<32}  {:<28}  {:<15}  {:<20}  {}",
+            s.id,
+            s.device,
+            s.ip,
+            rfc3339(s.created_at),
+            rfc3339(s.last_used_at)
+        );
     }
 }

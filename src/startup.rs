@@ -15,7 +15,8 @@ use crate::auth::{self, Accounts};
 use crate::config::Settings;
 use crate::domain::FieldError;
 use crate::routes::{
-    account, api, api_not_found, health, home, login, logout, not_found, register, static_files,
+    account, api, api_not_found, health, home, login, logout, not_found, register, sessions,
+    static_files,
 };
 use crate::web::caller::remember_socket;
 use crate::web::middleware::{
@@ -82,6 +83,13 @@ impl Application {
                 .service(web::resource("/logout").post(logout::logout))
                 .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
                 .service(get("/me", account::account))
+                .service(get("/me/sessions", sessions::sessions_page))
+                .service(web::resource("/me/sessions/end-others").post(sessions::end_others))
+                .service(
+                    web::resource("/me/sessions/{id}/end")
+                        .post(sessions::end_one)
+                        .app_data(RoutePattern("/me/sessions/{id}/end")),
+                )
                 .service(get("/healthz", health::healthz))
                 .service(
                     get("/static/{name}", static_files::static_file)
@@ -94,6 +102,12 @@ impl Application {
                         .service(web::resource("/refresh").post(api::refresh))
                         .service(web::resource("/logout").post(api::logout))
                         .service(get("/me", api::me))
+                        .service(get("/sessions", sessions::api_list))
+                        .service(
+                            web::resource("/sessions/{id}")
+                                .delete(sessions::api_end)
+                                .app_data(RoutePattern("/api/sessions/{id}")),
+                        )
                         .default_service(web::to(api_not_found)),
                 )
                 .default_service(web::to(not_found))

@@ -13,11 +13,19 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Logs to stdout at `info`, or as `RUST_LOG` says. Lines are written by a
+/// Where log lines go: the server's standard output, or standard error for
+/// a command whose output is its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTo {
+    Stdout,
+    Stderr,
+}
+
+/// Logs at `info`, or as `RUST_LOG` says. Lines are written by a
 /// background thread, so a request never waits for the terminal or the
 /// disk; none is dropped. Keep the guard until the end: dropping it flushes.
 /// An invalid `RUST_LOG` is reported (once the logger runs) and `info` used.
-pub fn init() -> WorkerGuard {
+pub fn init(to: LogTo) -> WorkerGuard {
     let (filter, problem) = match std::env::var("RUST_LOG") {
         Ok(raw) if !raw.trim().is_empty() => match LogFilter::parse(&raw) {
             Ok(filter) => (filter, None),
@@ -31,10 +39,13 @@ pub fn init() -> WorkerGuard {
             None,
         ),
     };
-    let ansi = std::io::stdout().is_terminal();
+    let (ansi, output): (bool, Box<dyn std::io::Write + Send>) = match to {
+        LogTo::Stdout => (std::io::stdout().is_terminal(), Box::new(std::io::stdout())),
+        LogTo::Stderr => (std::io::stderr().is_terminal(), Box::new(std::io::stderr())),
+    };
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::BufWriter::new(std::io::stdout()));
+        .finish(std::io::BufWriter::new(output));
     let format = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_target(false)

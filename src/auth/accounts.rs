@@ -12,7 +12,7 @@ use crate::auth::cache::AuthCache;
 use crate::auth::hash_pool::HashPool;
 use crate::auth::key_file;
 use crate::auth::password::PasswordHasher;
-use crate::auth::sessions::{self, Device, SessionLimits, Started};
+use crate::auth::sessions::{self, Device, SessionInfo, SessionLimits, Started};
 use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
 use crate::auth::{Client, Database, Error, Presence};
@@ -479,6 +479,45 @@ impl Accounts {
             self.cache.forget_session(&id);
         }
         Ok(())
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn sessions_of(&self, user_id: i32) -> Result<Vec<SessionInfo>, Error> {
+        let rows = self
+            .db
+            .run(move |conn| Ok(session::list_live(conn, user_id, unix_now())?))
+            .await?;
+        Ok(rows.into_iter().map(SessionInfo::from).collect())
+    }
+
+    /// Ends one live session of the user; `false` when they have no such
+    /// session (another user's id changes nothing).
+    pub async fn end_session(&self, user_id: i32, session_id: &str) -> Result<bool, Error> {
+        let id = session_id.to_owned();
+        let ended = self
+            .db
+            .write(move |conn| {
+                Ok(session::end(
+                    conn,
+                    user_id,
+                    &id,
+                    EndReason::EndedByUser,
+                    unix_now(),
+                )?)
+            })
+            .await?;
+        if ended {
+            self.cache.forget_session(session_id);
+        }
+        Ok(ended)
+    }
+
+    /// The user with this email (any case), for the operator's commands.
+    pub async fn find_user(&self, email: &str) -> Result<Option<User>, Error> {
+        let email = Email::normalize(email);
+        self.db
+            .run(move |conn| Ok(user::find_user_by_email(conn, &email)?))
+            .await
     }
 
     /// Ends `token` and its session when the token is one of ours: the

@@ -20,5 +20,5 @@ pub use client::Client;
 pub use database::Database;
 pub use error::Error;
 pub use presence::Presence;
-pub use sessions::Device;
+pub use sessions::{Device, SessionInfo};
 pub use token::{Claims, TokenKeys};

@@ -116,6 +116,66 @@ pub fn start(
     })
 }
 
+/// A live session as its owner sees it listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    /// "Firefox on Linux", from the `User-Agent`.
+    pub device: String,
+    pub ip: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub remembered: bool,
+}
+
+impl From<session::Session> for SessionInfo {
+    fn from(row: session::Session) -> Self {
+        Self {
+            device: device_name(&row.user_agent),
+            id: row.id,
+            ip: row.client_ip,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            remembered: row.remembered,
+        }
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-12-04T10:15:00Z`).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// "Browser on OS" from a `User-Agent`, by woothee's shared dataset.
+pub fn device_name(user_agent: &str) -> String {
+    let known = |part: &str| !part.is_empty() && part != "UNKNOWN";
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(found) if known(found.name) && known(found.os) => {
+            format!("{} on {}", found.name, found.os)
+        }
+        Some(found) if known(found.name) => found.name.to_owned(),
+        _ if user_agent.trim().is_empty() => "Unknown device".to_owned(),
+        _ => {
+            // A client that names itself (curl/8.5): its first word.
+            let product = user_agent.split_whitespace().next().unwrap_or_default();
+            product
+                .split('/')
+                .next()
+                .unwrap_or(product)
+                .chars()
+                .take(40)
+                .collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +199,17 @@ mod tests {
         assert_eq!(limits(1800).touch_every(), 60);
         assert_eq!(limits(300).touch_every(), 30);
         assert_eq!(limits(5).touch_every(), 1);
+    }
+
+    #[test]
+    fn devices_are_named_browser_on_os() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device_name(firefox), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+        assert_eq!(device_name(chrome), "Chrome on Windows 10");
+        assert_eq!(device_name(""), "Unknown device");
+        assert_eq!(device_name("curl/8.5.0"), "HTTP Library");
+        assert_eq!(device_name("gatehouse-probe/1"), "gatehouse-probe");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod home;
 pub mod login;
 pub mod logout;
 pub mod register;
+pub mod sessions;
 pub mod static_files;
 
 use crate::web::{ApiError, AppError};

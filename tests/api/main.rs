@@ -99,6 +99,7 @@ mod resilience;
 mod revocation;
 mod session_lifecycle;
 mod sessions;
+mod sessions_page;
 mod soak;
 mod throttling;
 mod tls;

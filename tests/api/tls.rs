@@ -117,8 +117,8 @@ fn the_probe_finds_debians_bundle_with_no_environment() {
         "postgres://postgres@127.0.0.1:1/postgres?sslrootcert=system",
         &[],
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
         .lines()
         .find(|line| line.contains(TRUSTING_BUNDLE))
         .unwrap_or_else(|| panic!("no {TRUSTING_BUNDLE:?} line\n{}", describe(&output)));

@@ -119,11 +119,12 @@ pub enum Page {
     NotFound,
     HomeSignedIn,
     Account,
+    Sessions,
     LoggedOut,
 }
 
 impl Page {
-    pub const ALL: [Page; 9] = [
+    pub const ALL: [Page; 10] = [
         Page::Home,
         Page::Register,
         Page::RegisterErrors,
@@ -132,6 +133,7 @@ impl Page {
         Page::NotFound,
         Page::HomeSignedIn,
         Page::Account,
+        Page::Sessions,
         Page::LoggedOut,
     ];
 
@@ -146,6 +148,7 @@ impl Page {
             Page::NotFound => "not-found",
             Page::HomeSignedIn => "home-signed-in",
             Page::Account => "account",
+            Page::Sessions => "sessions",
             Page::LoggedOut => "logged-out",
         }
     }
@@ -179,6 +182,7 @@ impl Page {
                 browser.goto("/").await;
             }
             Page::Account => browser.goto("/me").await,
+            Page::Sessions => browser.goto("/me/sessions").await,
             Page::LoggedOut => {
                 browser.goto("/me").await;
                 browser.press("Log out").await;
@@ -194,6 +198,7 @@ impl Page {
             Page::NotFound => "Page not found",
             Page::HomeSignedIn => "Signed in as",
             Page::Account => user.email.as_str(),
+            Page::Sessions => "This device",
             Page::LoggedOut => "You have been logged out",
         };
         assert!(

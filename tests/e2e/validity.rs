@@ -69,6 +69,7 @@ fn expected_title(page: Page) -> &'static str {
         Page::Login | Page::LoginError | Page::LoggedOut => "Log in · gatehouse",
         Page::NotFound => "Page not found · gatehouse",
         Page::Account => "Your account · gatehouse",
+        Page::Sessions => "Your sessions · gatehouse",
     }
 }
 
@@ -78,7 +79,7 @@ fn expected_forms(page: Page) -> &'static [&'static str] {
         Page::Home | Page::NotFound => &[],
         Page::Register | Page::RegisterErrors => &["/register"],
         Page::Login | Page::LoginError | Page::LoggedOut => &["/login"],
-        Page::HomeSignedIn => &["/logout"],
+        Page::HomeSignedIn | Page::Sessions => &["/logout"],
         Page::Account => &["/logout", "/logout-everywhere"],
     }
 }
@@ -189,7 +190,7 @@ async fn markup_problems(browser: &Browser, page: Page) -> Vec<String> {
             format!("no form posting to {action}"),
         );
     }
-    let signed_in = matches!(page, Page::HomeSignedIn | Page::Account);
+    let signed_in = matches!(page, Page::HomeSignedIn | Page::Account | Page::Sessions);
     // Logged in, the header adds a logout form; the main content may too.
     for (action, count) in &actions {
         let allowed = if action == "/logout" && signed_in {
