@@ -20,6 +20,7 @@ backend_tests!(
     the_api_lists_sessions_and_ends_one,
     the_command_line_lists_and_ends_sessions,
     a_session_ended_on_one_instance_is_refused_by_another_within_a_second,
+    ended_and_expired_sessions_are_purged,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -317,4 +318,54 @@ async fn a_session_ended_on_one_instance_is_refused_by_another_within_a_second(b
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn ended_and_expired_sessions_are_purged(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, user, firefox) = two_sessions(&app).await;
+    let live = app.login_via_api(&user.email, &user.password).await;
+    let ended = run_gatehouse(
+        &app.database,
+        &["user", "end-session", &user.email, &sid(&firefox)],
+        &[],
+    );
+    assert!(ended.status.success(), "{ended:?}");
+    let count = || {
+        let listed = run_gatehouse(
+            &app.database,
+            &["user", "sessions", &user.email, "--json"],
+            &[],
+        );
+        serde_json::from_str::<Value>(listed.stdout.trim()).expect("JSON")
+    };
+    assert_eq!(count().as_array().map(Vec::len), Some(2));
+    let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
+    assert!(purge.status.success(), "{purge:?}");
+    // The ended row is gone from the database, not only from the list.
+    let rows = session_rows(&app).await;
+    assert_eq!(rows, 2, "the ended session's row is still stored");
+    assert_eq!(app.api_me(&live).await.status(), StatusCode::OK);
+}
+
+/// How many rows the sessions table holds.
+async fn session_rows(app: &TestApp) -> i64 {
+    use diesel::{
+        Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query,
+    };
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = sql_query("SELECT COUNT(*) AS n FROM sessions");
+    let url = app.database_url.clone();
+    let counted: Count = if url.starts_with("postgres") {
+        let mut conn = PgConnection::establish(&url).expect("connect");
+        query.get_result(&mut conn).expect("count")
+    } else {
+        let path = url.trim_start_matches("sqlite://").to_owned();
+        let mut conn = SqliteConnection::establish(&path).expect("open");
+        query.get_result(&mut conn).expect("count")
+    };
+    counted.n
 }
