@@ -389,8 +389,12 @@ impl Accounts {
             .db
             .write(move |conn| {
                 let now = unix_now();
-                if let Some((user, id, remembered)) =
-                    session::find_live_by_refresh(conn, &hash, now)?
+                if let Some(session::ByRefresh {
+                    user,
+                    id,
+                    remembered,
+                    ..
+                }) = session::find_live_by_refresh(conn, &hash, now)?
                 {
                     let refresh = sessions::new_refresh();
                     session::rotate(conn, &id, &hash, &sessions::hash_refresh(&refresh), now)?;
@@ -432,20 +436,27 @@ impl Accounts {
             return Ok(None);
         }
         let hash = sessions::hash_refresh(credential);
+        let now = unix_now();
         let found = self
             .db
-            .write(move |conn| {
-                let now = unix_now();
-                let found = session::find_live_by_refresh(conn, &hash, now)?;
-                if let Some((_, id, _)) = &found {
-                    session::touch(conn, id, now)?;
-                }
-                Ok(found)
-            })
+            .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
             .await?;
-        let Some((user, sid, _)) = found else {
+        let Some(session::ByRefresh {
+            user,
+            id: sid,
+            last_used_at,
+            ..
+        }) = found
+        else {
             return Ok(None);
         };
+        // Recorded like any other use: at most once a minute.
+        if now - last_used_at >= self.sessions.touch_every() {
+            let sid = sid.clone();
+            self.db
+                .write(move |conn| Ok(session::touch(conn, &sid, now)?))
+                .await?;
+        }
         let (token, claims) = self
             .tokens
             .issue(user.id, user.token_version, &sid, unix_now())
@@ -468,10 +479,11 @@ impl Accounts {
             .db
             .write(move |conn| {
                 let now = unix_now();
-                let Some((user, id, _)) = session::find_live_by_refresh(conn, &hash, now)? else {
+                let Some(found) = session::find_live_by_refresh(conn, &hash, now)? else {
                     return Ok(None);
                 };
-                session::end(conn, user.id, &id, EndReason::LoggedOut, now)?;
+                let id = found.id;
+                session::end(conn, found.user.id, &id, EndReason::LoggedOut, now)?;
                 Ok(Some(id))
             })
             .await?;

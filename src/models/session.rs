@@ -94,20 +94,38 @@ pub fn find_user_of_live_session(
         .optional()
 }
 
-/// The live session whose current refresh credential hashes to `hash`,
-/// with its user: (user, session id, remembered).
+/// The live session a refresh credential names, with its user.
+pub struct ByRefresh {
+    pub user: User,
+    pub id: String,
+    pub remembered: bool,
+    pub last_used_at: i64,
+}
+
+/// The live session whose current refresh credential hashes to `hash`.
 pub fn find_live_by_refresh(
     conn: &mut AnyConnection,
     hash: &str,
     now: i64,
-) -> QueryResult<Option<(User, String, bool)>> {
-    users::table
+) -> QueryResult<Option<ByRefresh>> {
+    let found: Option<(User, String, bool, i64)> = users::table
         .inner_join(sessions::table)
         .filter(sessions::refresh_hash.eq(hash))
         .filter(live_at!(now))
-        .select((User::as_select(), sessions::id, sessions::remembered))
+        .select((
+            User::as_select(),
+            sessions::id,
+            sessions::remembered,
+            sessions::last_used_at,
+        ))
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(found.map(|(user, id, remembered, last_used_at)| ByRefresh {
+        user,
+        id,
+        remembered,
+        last_used_at,
+    }))
 }
 
 /// Replaces the session's refresh credential, keeping the old one's hash
