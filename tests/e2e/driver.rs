@@ -90,10 +90,23 @@ where
     F: FnOnce(Arc<E2e>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_with(name, needs_axe, &[], body).await;
+}
+
+/// [`run`], with these settings for the server.
+pub async fn run_with<F, Fut>(name: &'static str, needs_axe: bool, env: &[(&str, &str)], body: F)
+where
+    F: FnOnce(Arc<E2e>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     if !browsers_available() || (needs_axe && crate::axe::source().is_none()) {
         return;
     }
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut builder = TestApp::builder(Backend::Sqlite);
+    for (key, value) in env {
+        builder = builder.env(key, value);
+    }
+    let app = builder.spawn().await;
     let driver = Chromedriver::start().await;
     let t = Arc::new(E2e {
         app,

@@ -30,6 +30,13 @@ macro_rules! e2e_test {
             crate::driver::run(stringify!($name), true, |$t| async move $body).await
         }
     };
+    (#[env($($key:literal = $value:literal),* $(,)?)] async fn $name:ident($t:ident) $body:block) => {
+        #[tokio::test]
+        async fn $name() {
+            crate::driver::run_with(stringify!($name), false, &[$(($key, $value)),*], |$t| async move $body)
+                .await
+        }
+    };
 }
 
 mod accessibility;
@@ -40,4 +47,5 @@ mod flows;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod pages;
+mod sessions;
 mod validity;

@@ -67,6 +67,23 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the first button in the main content whose text starts with
+    /// `text` (one that names what it acts on for screen readers) and
+    /// waits for the next page.
+    pub async fn press_starting_with(&self, text: &str) {
+        let xpath = format!(
+            "(//main//button[starts-with(normalize-space(), {})])[1]",
+            literal(text)
+        );
+        self.click_and_wait(&xpath, &format!("button {text:?}…"))
+            .await;
+    }
+
+    /// Ticks the checkbox labelled `label`.
+    pub async fn tick(&self, label: &str) {
+        self.field(label).await.click().await.unwrap();
+    }
+
     /// Clicks the button reading `text` in the site header.
     pub async fn press_in_header(&self, text: &str) {
         let xpath = format!("//header//button[normalize-space()={}]", literal(text));
