@@ -199,7 +199,18 @@ impl Page {
                 browser.goto("/").await;
             }
             Page::Account => browser.goto("/me").await,
-            Page::Sessions => browser.goto("/me/sessions").await,
+            Page::Sessions => {
+                // A second session (an API client), so the page shows an
+                // end button and "End all other sessions" too.
+                let login = reqwest::Client::new()
+                    .post(browser.url("/api/login"))
+                    .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+                    .send()
+                    .await
+                    .expect("POST /api/login");
+                assert!(login.status().is_success(), "{}", login.status());
+                browser.goto("/me/sessions").await;
+            }
             Page::LoggedOut => {
                 browser.goto("/me").await;
                 browser.press("Log out").await;

@@ -57,7 +57,10 @@ fn contract_fields(action: &str) -> Option<&'static [&'static str]> {
             "username",
         ]),
         "/login" => Some(&["csrf_token", "email", "next", "password", "remember"]),
-        "/logout" | "/logout-everywhere" => Some(&["csrf_token"]),
+        "/logout" | "/logout-everywhere" | "/me/sessions/end-others" => Some(&["csrf_token"]),
+        action if action.starts_with("/me/sessions/") && action.ends_with("/end") => {
+            Some(&["csrf_token"])
+        }
         _ => None,
     }
 }
@@ -79,7 +82,8 @@ fn expected_forms(page: Page) -> &'static [&'static str] {
         Page::Home | Page::NotFound => &[],
         Page::Register | Page::RegisterErrors => &["/register"],
         Page::Login | Page::LoginError | Page::LoggedOut => &["/login"],
-        Page::HomeSignedIn | Page::Sessions => &["/logout"],
+        Page::HomeSignedIn => &["/logout"],
+        Page::Sessions => &["/logout", "/me/sessions/end-others"],
         Page::Account => &["/logout", "/logout-everywhere"],
     }
 }
