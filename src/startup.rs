@@ -38,6 +38,7 @@ impl Application {
     /// Migrates the database, loads the secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (accounts, secret) = Accounts::open(&settings, settings.db_pool_size).await?;
+        accounts.learn_typical_cost().await?;
         let accounts = web::Data::new(accounts);
         let cookies = web::Data::new(AuthCookies {
             secure: settings.cookie_secure,
@@ -181,6 +182,12 @@ async fn purge_periodically(accounts: web::Data<Accounts>) {
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "purging the denylist failed")
             }
+        }
+        if let Err(error) = accounts.learn_typical_cost().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "reading the stored bcrypt costs failed"
+            );
         }
     }
 }

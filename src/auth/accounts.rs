@@ -17,7 +17,7 @@ use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
 use crate::auth::{Client, Database, Error, Presence};
 use crate::config::{DatabaseUrl, Secret, Settings};
-use crate::db;
+use crate::db::{self, AnyConnection};
 use crate::domain::{Email, Password, Registration};
 use crate::models::session::{self, EndReason};
 use crate::models::user::{self, NewUser, User};
@@ -109,43 +109,11 @@ impl Accounts {
                 for migration in db::migrate(conn)? {
                     tracing::info!(%migration, "applied migration");
                 }
-                let generated = || Alphanumeric.sample_string(&mut rand::rng(), 64);
-                let raw = match (configured, &url) {
-                    (Some(secret), _) => return Ok(secret),
-                    (None, DatabaseUrl::Sqlite(path)) if !url.is_memory() => {
-                        let path = key_file::beside(path);
-                        // A secret an earlier version kept in the database
-                        // moves out to the key file.
-                        let stored = secret::stored(conn)?;
-                        let raw = match key_file::read(&path)? {
-                            Some(raw) => raw,
-                            None => {
-                                let raw = stored.clone().unwrap_or_else(generated);
-                                key_file::create(&path, &raw)?;
-                                tracing::info!(
-                                    "keeping the generated secret in {}",
-                                    path.display()
-                                );
-                                raw
-                            }
-                        };
-                        // Only when there is one: even an empty delete writes.
-                        if stored.is_some() {
-                            secret::forget(conn)
-                                .context("removing the secret from the database")?;
-                        }
-                        raw
-                    }
-                    (None, _) => secret::load_or_store_secret(conn, &generated())
-                        .context("loading the secret")?,
-                };
-                Ok(Secret::parse(raw, "the generated secret")?)
+                load_secret(conn, configured, &url)
             })
         })
         .await??;
-        let accounts = Self::new(db, &secret, settings);
-        accounts.learn_typical_cost().await?;
-        Ok((accounts, secret))
+        Ok((Self::new(db, &secret, settings), secret))
     }
 
     /// How long an issued token lives.
@@ -165,17 +133,8 @@ impl Accounts {
     /// registration wins a race (the database's unique index decides).
     pub async fn register(&self, input: NewAccount, client: Client) -> Result<User, Error> {
         let throttle = self.throttle;
-        match self
-            .db
-            .write(move |conn| throttle.count_registration(conn, client, unix_now()))
-            .await
-        {
-            Err(Error::Internal(error)) => {
-                tracing::error!(%error, "cannot count a registration attempt; refusing it");
-                return Err(throttle.closed());
-            }
-            other => other?,
-        }
+        self.count(move |conn| throttle.count_registration(conn, client, unix_now()))
+            .await?;
         let Registration {
             username,
             email,
@@ -228,6 +187,22 @@ impl Accounts {
             .await
     }
 
+    /// Runs a throttle count in its own write. One whose commit fails is
+    /// refused like one past its limit: the throttle fails closed.
+    async fn count<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.db.write(work).await {
+            Err(Error::Internal(error)) => {
+                tracing::error!(%error, "cannot count an attempt; refusing it");
+                Err(self.throttle.closed())
+            }
+            other => other,
+        }
+    }
+
     /// Logs `user` in on `device` without a password (they just proved who
     /// they are some other way, such as registering): a new session.
     pub async fn start_session(
@@ -274,28 +249,18 @@ impl Accounts {
         let device = credentials.device_cookie;
 
         let (user, attempt) = if throttle.is_on() {
-            let counted = self
-                .db
-                .write(move |conn| {
-                    let user = match &email {
-                        Some(email) => user::find_user_by_email(conn, email)?,
-                        None => None,
-                    };
-                    if device.is_some() && device == user.as_ref().map(|u| u.id) {
-                        attempt.exempt_from_email_limit();
-                    }
-                    throttle.count_login(conn, &attempt, unix_now())?;
-                    Ok((user, attempt))
-                })
-                .await;
-            match counted {
-                Err(Error::Internal(error)) => {
-                    // The counts did not commit: refused, never let through.
-                    tracing::error!(%error, "cannot count a login attempt; refusing it");
-                    return Err(throttle.closed());
+            self.count(move |conn| {
+                let user = match &email {
+                    Some(email) => user::find_user_by_email(conn, email)?,
+                    None => None,
+                };
+                if device.is_some() && device == user.as_ref().map(|u| u.id) {
+                    attempt.exempt_from_email_limit();
                 }
-                other => other?,
-            }
+                throttle.count_login(conn, &attempt, unix_now())?;
+                Ok((user, attempt))
+            })
+            .await?
         } else {
             let user = match email {
                 Some(email) => {
@@ -450,13 +415,7 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        // Recorded like any other use: at most once a minute.
-        if now - last_used_at >= self.sessions.touch_every() {
-            let sid = sid.clone();
-            self.db
-                .write(move |conn| Ok(session::touch(conn, &sid, now)?))
-                .await?;
-        }
+        self.record_use(&sid, last_used_at, now).await?;
         let (token, claims) = self
             .tokens
             .issue(user.id, user.token_version, &sid, unix_now())
@@ -596,12 +555,7 @@ impl Accounts {
     /// The operator's "log out everywhere", by email (any case); `false`
     /// when no user has it.
     pub async fn revoke_sessions(&self, email: &str) -> Result<bool, Error> {
-        let email = Email::normalize(email);
-        let Some(user) = self
-            .db
-            .run(move |conn| Ok(user::find_user_by_email(conn, &email)?))
-            .await?
-        else {
+        let Some(user) = self.find_user(email).await? else {
             return Ok(false);
         };
         self.end_sessions(user.id, None, EndReason::EndedByOperator)
@@ -640,41 +594,41 @@ impl Accounts {
         let Some((user, last_used)) = found else {
             return Ok(None);
         };
-        // Last use is kept to the minute (or a tenth of the idle limit), not
-        // written on every request.
-        if now - last_used >= self.sessions.touch_every() {
-            let sid = claims.sid.clone();
-            self.db
-                .write(move |conn| Ok(session::touch(conn, &sid, now)?))
-                .await?;
+        self.record_use(&claims.sid, last_used, now).await?;
+        let (user, claims) = (Arc::new(user), Arc::new(claims));
+        self.cache
+            .insert(token, Arc::clone(&user), Arc::clone(&claims), generation);
+        Ok(Some(Authenticated { user, claims }))
+    }
+
+    /// Writes a session's last use when the recorded one is stale: to the
+    /// minute (or a tenth of the idle limit), not on every request.
+    async fn record_use(&self, sid: &str, last_used: i64, now: i64) -> Result<(), Error> {
+        if now - last_used < self.sessions.touch_every() {
+            return Ok(());
         }
-        let user = Some(user);
-        Ok(user.map(|user| {
-            let (user, claims) = (Arc::new(user), Arc::new(claims));
-            self.cache
-                .insert(token, Arc::clone(&user), Arc::clone(&claims), generation);
-            Authenticated { user, claims }
-        }))
+        let sid = sid.to_owned();
+        self.db
+            .write(move |conn| Ok(session::touch(conn, &sid, now)?))
+            .await
     }
 
     /// Deletes denylist rows and rate-limit counters that no longer matter;
     /// returns how many denylist rows went.
     pub async fn purge_expired(&self) -> Result<usize, Error> {
-        let purged = self
-            .db
+        self.db
             .write(|conn| {
                 let now = unix_now();
                 rate_limit::purge_expired(conn, now)?;
                 session::purge_ended(conn, now)?;
                 Ok(denylist::purge_expired(conn, now)?)
             })
-            .await?;
-        self.learn_typical_cost().await?;
-        Ok(purged)
+            .await
     }
 
-    /// Makes unknown emails cost what most stored hashes cost to verify.
-    async fn learn_typical_cost(&self) -> Result<(), Error> {
+    /// Makes unknown emails cost what most stored hashes cost to verify:
+    /// the server learns it at start and again with every purge.
+    pub async fn learn_typical_cost(&self) -> Result<(), Error> {
         if let Some(cost) = self
             .db
             .run(|conn| Ok(user::most_common_cost(conn)?))
@@ -691,6 +645,28 @@ impl Accounts {
             .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
             .await
     }
+}
+
+/// The secret: the configured one, else the generated one. With a SQLite
+/// file it lives in the key file beside it (one an earlier version kept in
+/// the database moves there); otherwise in the database, where the first
+/// instance to start stores it.
+fn load_secret(
+    conn: &mut AnyConnection,
+    configured: Option<Secret>,
+    url: &DatabaseUrl,
+) -> anyhow::Result<Secret> {
+    if let Some(secret) = configured {
+        return Ok(secret);
+    }
+    let generated = || Alphanumeric.sample_string(&mut rand::rng(), 64);
+    let raw = match url {
+        DatabaseUrl::Sqlite(path) if !url.is_memory() => {
+            key_file::load_or_move(conn, &key_file::beside(path), generated)?
+        }
+        _ => secret::load_or_store_secret(conn, &generated()).context("loading the secret")?,
+    };
+    Ok(Secret::parse(raw, "the generated secret")?)
 }
 
 #[cfg(test)]

@@ -10,9 +10,38 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::db::AnyConnection;
+use crate::models::secret;
+
 /// The key file of the SQLite database at `database`.
 pub fn beside(database: &str) -> PathBuf {
     Path::new(database).with_extension("key")
+}
+
+/// The secret in the key file at `path`, creating the file when there is
+/// none: with the secret an earlier version kept in the database (which
+/// then forgets it), else with `generated()`. Run it under the migration
+/// lock, so instances starting together make one file.
+pub fn load_or_move(
+    conn: &mut AnyConnection,
+    path: &Path,
+    generated: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    let stored = secret::stored(conn)?;
+    let raw = match read(path)? {
+        Some(raw) => raw,
+        None => {
+            let raw = stored.clone().unwrap_or_else(generated);
+            create(path, &raw)?;
+            tracing::info!("keeping the generated secret in {}", path.display());
+            raw
+        }
+    };
+    // Only when there is one: even an empty delete writes.
+    if stored.is_some() {
+        secret::forget(conn).context("removing the secret from the database")?;
+    }
+    Ok(raw)
 }
 
 /// The secret in the key file, `None` when there is no file.

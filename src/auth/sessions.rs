@@ -117,7 +117,7 @@ pub fn start(
 }
 
 /// A live session as its owner sees it listed.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct SessionInfo {
     pub id: String,
     /// "Firefox on Linux", from the `User-Agent`.

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 
 use crate::db::AnyConnection;
-use crate::schema::{denylisted_tokens, users};
+use crate::schema::users;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -47,22 +47,6 @@ impl Taken {
             Self::Username => "Username already taken",
         }
     }
-}
-
-/// The user of a token, in one query with the denylist check: `None` when
-/// the user is gone or the token's `jti` is denylisted.
-pub fn find_user_unless_denylisted(
-    conn: &mut AnyConnection,
-    id: i32,
-    jti: &str,
-) -> QueryResult<Option<User>> {
-    let denylisted = denylisted_tokens::table.find(jti);
-    users::table
-        .find(id)
-        .filter(diesel::dsl::not(diesel::dsl::exists(denylisted)))
-        .select(User::as_select())
-        .first(conn)
-        .optional()
 }
 
 pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
@@ -127,14 +111,6 @@ pub fn bump_token_version(conn: &mut AnyConnection, id: i32) -> QueryResult<()> 
         .set(users::token_version.eq(users::token_version + 1))
         .execute(conn)
         .map(drop)
-}
-
-/// Kills every token of the user with this email; `false` when there is none.
-pub fn revoke_sessions(conn: &mut AnyConnection, email: &str) -> QueryResult<bool> {
-    let updated = diesel::update(users::table.filter(users::email.eq(email)))
-        .set(users::token_version.eq(users::token_version + 1))
-        .execute(conn)?;
-    Ok(updated > 0)
 }
 
 /// Replaces a hash (after a change of the configured bcrypt cost).

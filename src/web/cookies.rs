@@ -127,13 +127,16 @@ mod tests {
 
     use super::*;
 
-    fn device() -> DeviceCookies {
-        DeviceCookies::new(&[7; 64], true, Duration::from_secs(30 * 86_400))
+    /// A device-cookie maker with a fresh random secret of its own.
+    fn device_with_random_secret() -> DeviceCookies {
+        let secret: [u8; 64] = rand::random();
+        DeviceCookies::new(&secret, true, Duration::from_secs(30 * 86_400))
     }
 
     #[test]
     fn a_device_cookie_names_its_account_and_cannot_be_forged() {
-        let cookie = device().naming(42);
+        let device = device_with_random_secret();
+        let cookie = device.naming(42);
         let text = cookie.to_string();
         for part in ["gatehouse_device=", "HttpOnly", "Secure", "Max-Age=2592000"] {
             assert!(text.contains(part), "{text} lacks {part}");
@@ -142,18 +145,18 @@ mod tests {
         let req = TestRequest::default()
             .cookie(cookie.clone())
             .to_http_request();
-        assert_eq!(device().account(&req), Some(42));
+        assert_eq!(device.account(&req), Some(42));
 
         let forged = cookie.value().replacen("42", "43", 1);
         let req = TestRequest::default()
             .cookie(Cookie::new(DEVICE_COOKIE, forged))
             .to_http_request();
-        assert_eq!(device().account(&req), None);
+        assert_eq!(device.account(&req), None);
         let bare = TestRequest::default()
             .cookie(Cookie::new(DEVICE_COOKIE, "42"))
             .to_http_request();
-        assert_eq!(device().account(&bare), None);
-        let other_secret = DeviceCookies::new(&[8; 64], true, Duration::from_secs(60));
+        assert_eq!(device.account(&bare), None);
+        let other_secret = device_with_random_secret();
         let req = TestRequest::default().cookie(cookie).to_http_request();
         assert_eq!(other_secret.account(&req), None);
     }

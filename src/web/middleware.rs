@@ -139,10 +139,7 @@ fn set_renewed_token<B>(mut res: ServiceResponse<B>) -> ServiceResponse<B> {
     let Some(RenewedToken(token)) = renewed else {
         return res;
     };
-    let sets_its_own = res.headers().get_all(header::SET_COOKIE).any(|v| {
-        v.as_bytes().starts_with(AUTH_COOKIE.as_bytes())
-            && v.as_bytes().get(AUTH_COOKIE.len()) == Some(&b'=')
-    });
+    let sets_its_own = res.response().cookies().any(|c| c.name() == AUTH_COOKIE);
     let Some(cookies) = res.request().app_data::<web::Data<AuthCookies>>().cloned() else {
         return res;
     };
