@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod mail;
 pub mod models;
 pub mod routes;
 pub mod schema;

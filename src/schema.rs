@@ -8,6 +8,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    link_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Integer,
+        purpose -> Text,
+        new_email -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        user_id -> Nullable<Integer>,
+        recipient -> Text,
+        new_email -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     rate_limits (key) {
         key -> Text,
         count -> Integer,
@@ -46,6 +72,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(link_tokens -> users (user_id));
+diesel::joinable!(outbox -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(spent_refresh_tokens -> sessions (session_id));
 
@@ -58,11 +86,14 @@ diesel::table! {
         hashed_password -> Text,
         created_at -> Timestamp,
         token_version -> Integer,
+        email_verified -> Bool,
     }
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
     denylisted_tokens,
+    link_tokens,
+    outbox,
     rate_limits,
     server_secret,
     sessions,

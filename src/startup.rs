@@ -14,9 +14,10 @@ use anyhow::Context;
 use crate::auth::{self, Accounts};
 use crate::config::Settings;
 use crate::domain::FieldError;
+use crate::mail::Mailer;
 use crate::routes::{
-    account, api, api_not_found, health, home, login, logout, not_found, register, sessions,
-    static_files,
+    account, api, api_not_found, email, health, home, login, logout, not_found, password, register,
+    sessions, static_files,
 };
 use crate::web::caller::remember_socket;
 use crate::web::middleware::{
@@ -37,6 +38,18 @@ pub struct Application {
 impl Application {
     /// Migrates the database, loads the secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Bound first: links in emails name the address listened on unless
+        // a public URL is set.
+        let listener = TcpListener::bind(&settings.bind[..])
+            .with_context(|| format!("binding {:?}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let mailer = Mailer::new(&settings.mail)?;
+        let link_base = settings.mail.link_base(address);
+        if settings.mail.public_url.is_none() && !address.ip().is_loopback() {
+            tracing::warn!(
+                "GATEHOUSE_PUBLIC_URL is not set: links in emails start with {link_base}, which may not be how users reach this server"
+            );
+        }
         let (accounts, secret) = Accounts::open(&settings, settings.db_pool_size).await?;
         accounts.learn_typical_cost().await?;
         let accounts = web::Data::new(accounts);
@@ -58,10 +71,8 @@ impl Application {
 
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let connections_per_worker = connection_budget(settings.db_pool_size, workers);
-        let listener = TcpListener::bind(&settings.bind[..])
-            .with_context(|| format!("binding {:?}", settings.bind))?;
-        let address = listener.local_addr()?;
         let purging = accounts.clone();
+        let sending = accounts.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(accounts.clone())
@@ -84,6 +95,21 @@ impl Application {
                 .service(web::resource("/logout").post(logout::logout))
                 .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
                 .service(get("/me", account::account))
+                .service(web::resource("/me/verify-email").post(email::resend))
+                .service(get("/me/password", password::change_form).post(password::change))
+                .service(get("/me/email", email::change_form).post(email::change))
+                .service(get("/me/delete", account::delete_form).post(account::delete))
+                .service(
+                    get("/verify-email/{token}", email::confirm_form)
+                        .post(email::confirm)
+                        .app_data(RoutePattern("/verify-email/{token}")),
+                )
+                .service(get("/password/forgot", password::forgot_form).post(password::forgot))
+                .service(
+                    get("/password/reset/{token}", password::reset_form)
+                        .post(password::reset)
+                        .app_data(RoutePattern("/password/reset/{token}")),
+                )
                 .service(get("/me/sessions", sessions::sessions_page))
                 .service(web::resource("/me/sessions/end-others").post(sessions::end_others))
                 .service(
@@ -102,7 +128,11 @@ impl Application {
                         .service(web::resource("/login").post(api::login))
                         .service(web::resource("/refresh").post(api::refresh))
                         .service(web::resource("/logout").post(api::logout))
-                        .service(get("/me", api::me))
+                        .service(get("/me", api::me).delete(api::delete_me))
+                        .service(web::resource("/me/verify-email").post(api::resend_confirmation))
+                        .service(web::resource("/me/password").post(api::change_password))
+                        .service(web::resource("/password/forgot").post(api::forgot_password))
+                        .service(web::resource("/password/reset").post(api::reset_password))
                         .service(get("/sessions", sessions::api_list))
                         .service(
                             web::resource("/sessions/{id}")
@@ -121,6 +151,8 @@ impl Application {
         .run();
 
         actix_web::rt::spawn(purge_periodically(purging));
+        tracing::info!(mail = %mailer.describe(&settings.mail), links = %link_base, "sending mail");
+        actix_web::rt::spawn(async move { sending.send_mail(mailer, link_base).await });
         tracing::info!(
             backend = settings.database_url.backend_name(),
             database = %settings.database_url,

@@ -1,5 +1,15 @@
 //! What a registration, a login, a logout and an authenticated request do,
-//! for pages, the API and the command line alike.
+//! for pages, the API and the command line alike. What the email links do
+//! (confirming, resetting, changing) and the mail sender are in the child
+//! modules.
+
+mod confirmation;
+mod delivery;
+mod recovery;
+mod settings;
+
+pub use recovery::PasswordReset;
+pub use settings::PasswordChange;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +21,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::auth::cache::AuthCache;
 use crate::auth::hash_pool::HashPool;
 use crate::auth::key_file;
+use crate::auth::links;
+use crate::auth::outbox::{self, Kind};
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::{self, Device, SessionInfo, SessionLimits, Started};
 use crate::auth::throttle::{LoginAttempt, Throttle};
@@ -21,7 +33,7 @@ use crate::db::{self, AnyConnection};
 use crate::domain::{Email, Password, Registration};
 use crate::models::session::{self, EndReason};
 use crate::models::user::{self, NewUser, User};
-use crate::models::{denylist, rate_limit, secret};
+use crate::models::{denylist, link_token, rate_limit, secret};
 
 /// A user holding a valid, not-denylisted token of their current version.
 #[derive(Debug, Clone)]
@@ -72,6 +84,30 @@ pub struct Accounts {
     cache: AuthCache,
     throttle: Throttle,
     sessions: SessionLimits,
+    links: LinkRules,
+    /// Wakes this instance's mail sender when a message is queued.
+    mail_queued: Arc<tokio::sync::Notify>,
+}
+
+/// How long links live, and whether logins wait for a confirmed address.
+#[derive(Debug, Clone, Copy)]
+struct LinkRules {
+    verify_ttl: i64,
+    reset_ttl: i64,
+    require_verified_email: bool,
+}
+
+impl LinkRules {
+    fn ttl(self, purpose: links::Purpose) -> i64 {
+        match purpose {
+            links::Purpose::ResetPassword => self.reset_ttl,
+            links::Purpose::ConfirmAddress | links::Purpose::ConfirmNewAddress => self.verify_ttl,
+        }
+    }
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
 impl Accounts {
@@ -87,6 +123,12 @@ impl Accounts {
             cache: AuthCache::new(settings.auth_cache_ttl),
             throttle: Throttle::new(settings.rate_limits),
             sessions: SessionLimits::new(settings),
+            links: LinkRules {
+                verify_ttl: secs(settings.mail.verify_ttl),
+                reset_ttl: secs(settings.mail.reset_ttl),
+                require_verified_email: settings.mail.require_verified_email,
+            },
+            mail_queued: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -119,6 +161,11 @@ impl Accounts {
     /// How long an issued token lives.
     pub fn token_ttl(&self) -> Duration {
         self.tokens.ttl()
+    }
+
+    /// Whether logins wait for a confirmed address.
+    pub fn requires_verified_email(&self) -> bool {
+        self.links.require_verified_email
     }
 
     /// The hasher, for counting its work in tests.
@@ -162,7 +209,8 @@ impl Accounts {
             })
             .await?
             .map_err(Error::internal)?;
-        self.db
+        let registered = self
+            .db
             .write(move |conn| {
                 let now = time::OffsetDateTime::now_utc();
                 let new = NewUser {
@@ -176,15 +224,28 @@ impl Accounts {
                     Ok(taken) => Error::Conflict(taken),
                     Err(db) => db.into(),
                 })?;
+                outbox::queue(
+                    conn,
+                    Kind::ConfirmAddress,
+                    Some(id),
+                    email.as_str(),
+                    None,
+                    unix_now(),
+                )?;
                 Ok(User {
                     id,
                     username: username.as_str().to_owned(),
                     email: email.as_str().to_owned(),
                     hashed_password: hashed,
                     token_version: 0,
+                    email_verified: false,
                 })
             })
-            .await
+            .await;
+        if registered.is_ok() {
+            self.mail_queued.notify_one();
+        }
+        registered
     }
 
     /// Runs a throttle count in its own write. One whose commit fails is
@@ -303,6 +364,8 @@ impl Accounts {
             user_agent: credentials.user_agent,
         };
         let remembered = credentials.remember;
+        let unconfirmed = self.links.require_verified_email && !user.email_verified;
+        let address = user.email.clone();
         let started = self
             .db
             .write(move |conn| {
@@ -311,16 +374,27 @@ impl Accounts {
                     tracing::info!("stored the rehashed password");
                 }
                 throttle.record_success(conn, &attempt, unix_now())?;
-                Ok(sessions::start(
+                if unconfirmed {
+                    return Ok(None);
+                }
+                Ok(Some(sessions::start(
                     conn,
                     limits,
                     id,
                     &device,
                     remembered,
                     unix_now(),
-                )?)
+                )?))
             })
             .await?;
+        let Some(started) = started else {
+            // The right password of an account that must confirm its
+            // address: a new link, unless one went out within the cooldown.
+            if let Err(error) = self.queue_confirmation(id, address).await {
+                tracing::debug!(%error, "no new confirmation link for this login");
+            }
+            return Err(Error::EmailNotConfirmed);
+        };
         self.issue(user, started)
     }
 
@@ -535,18 +609,7 @@ impl Accounts {
     ) -> Result<usize, Error> {
         let ended = self
             .db
-            .write(move |conn| {
-                if keep.is_none() {
-                    user::bump_token_version(conn, user_id)?;
-                }
-                Ok(session::end_all(
-                    conn,
-                    user_id,
-                    keep.as_deref(),
-                    reason,
-                    unix_now(),
-                )?)
-            })
+            .write(move |conn| Ok(end_sessions_in(conn, user_id, keep.as_deref(), reason)?))
             .await?;
         self.cache.forget_user(user_id);
         Ok(ended)
@@ -613,13 +676,14 @@ impl Accounts {
             .await
     }
 
-    /// Deletes denylist rows and rate-limit counters that no longer matter;
-    /// returns how many denylist rows went.
+    /// Deletes denylist rows, rate-limit counters, sessions and links that
+    /// no longer matter; returns how many denylist rows went.
     pub async fn purge_expired(&self) -> Result<usize, Error> {
         self.db
             .write(|conn| {
                 let now = unix_now();
                 rate_limit::purge_expired(conn, now)?;
+                link_token::purge_expired(conn, now)?;
                 session::purge_ended(conn, now)?;
                 Ok(denylist::purge_expired(conn, now)?)
             })
@@ -645,6 +709,20 @@ impl Accounts {
             .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
             .await
     }
+}
+
+/// [`Accounts::end_sessions`] inside the caller's transaction (the cache is
+/// the caller's to clear).
+fn end_sessions_in(
+    conn: &mut AnyConnection,
+    user_id: i32,
+    keep: Option<&str>,
+    reason: EndReason,
+) -> diesel::QueryResult<usize> {
+    if keep.is_none() {
+        user::bump_token_version(conn, user_id)?;
+    }
+    session::end_all(conn, user_id, keep, reason, unix_now())
 }
 
 /// The secret: the configured one, else the generated one. With a SQLite
@@ -678,7 +756,7 @@ mod tests {
 
     const PASSWORD: &str = "tangerine-kettle-47";
 
-    fn accounts(dir: &tempfile::TempDir, rate_limits: bool, cost: u32) -> Accounts {
+    pub(super) fn accounts(dir: &tempfile::TempDir, rate_limits: bool, cost: u32) -> Accounts {
         let url = DatabaseUrl::Sqlite(dir.path().join("t.db").display().to_string());
         let pool = db::build_pool(&url, 2);
         db::migrate(&mut pool.get().expect("connection")).expect("migrations");
@@ -698,6 +776,7 @@ mod tests {
                 window: Duration::from_secs(60),
             },
             register: limit,
+            reset_mail: limit,
         };
         let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
         let secret = Secret::parse(random, "test").expect("secret");
@@ -715,7 +794,7 @@ mod tests {
         }
     }
 
-    async fn alice(accounts: &Accounts) {
+    pub(super) async fn alice(accounts: &Accounts) {
         let input = NewAccount {
             username: "alice".into(),
             email: "alice@example.com".into(),

@@ -133,6 +133,7 @@ mod tests {
             email: format!("user{id}@example.com"),
             hashed_password: String::new(),
             token_version: 0,
+            email_verified: false,
         })
     }
 

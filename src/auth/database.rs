@@ -1,6 +1,9 @@
 //! Database work off the async workers: each call takes a pooled
 //! connection on a blocking thread, inside the caller's tracing span.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::auth::Error;
 use crate::db::{AnyConnection, Pool, write_transaction};
 use crate::telemetry::spawn_blocking_in_span;
@@ -8,11 +11,21 @@ use crate::telemetry::spawn_blocking_in_span;
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    /// Calls made, for tests that compare the work of two paths.
+    operations: Arc<AtomicU64>,
 }
 
 impl Database {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            operations: Arc::default(),
+        }
+    }
+
+    /// How many calls ([`run`](Self::run) or [`write`](Self::write)) were made.
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
     }
 
     /// Runs `work` with a connection; no connection free within the pool's
@@ -22,6 +35,7 @@ impl Database {
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
         spawn_blocking_in_span(move || {
             let mut conn = pool.get()?;

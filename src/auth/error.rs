@@ -10,6 +10,12 @@ pub enum Error {
     InvalidCredentials,
     #[error("Invalid or expired refresh token")]
     InvalidRefreshToken,
+    /// An email link that is unknown, used, replaced or expired.
+    #[error("This link is invalid or has expired")]
+    InvalidLink,
+    /// A right password of an account that must confirm its address first.
+    #[error("Confirm your email address first: we have sent you a new link")]
+    EmailNotConfirmed,
     #[error("Too many attempts. Try again later.")]
     TooManyRequests { retry_after: u64 },
     #[error("Invalid input")]

@@ -9,13 +9,17 @@ mod database;
 mod error;
 pub mod hash_pool;
 mod key_file;
+pub mod links;
+pub mod outbox;
 pub mod password;
 mod presence;
 pub mod sessions;
 pub mod throttle;
 pub mod token;
 
-pub use accounts::{Accounts, Authenticated, Credentials, Issued, NewAccount};
+pub use accounts::{
+    Accounts, Authenticated, Credentials, Issued, NewAccount, PasswordChange, PasswordReset,
+};
 pub use client::Client;
 pub use database::Database;
 pub use error::Error;

@@ -18,6 +18,7 @@ pub struct PasswordHasher {
     /// off the start-up path.
     dummy: Mutex<Option<Arc<Dummy>>>,
     verifications: AtomicU64,
+    hashes: AtomicU64,
 }
 
 struct Dummy {
@@ -32,6 +33,7 @@ impl PasswordHasher {
             typical_cost: AtomicU32::new(cost),
             dummy: Mutex::new(None),
             verifications: AtomicU64::new(0),
+            hashes: AtomicU64::new(0),
         }
     }
 
@@ -46,6 +48,7 @@ impl PasswordHasher {
     /// Hashes a password that passed [`Password::parse`] (at most 72 bytes,
     /// so bcrypt reads all of it).
     pub fn hash_password(&self, password: &Password) -> Result<String, bcrypt::BcryptError> {
+        self.hashes.fetch_add(1, Ordering::Relaxed);
         bcrypt::hash(password.expose(), self.cost)
     }
 
@@ -74,6 +77,11 @@ impl PasswordHasher {
     /// Whether a stored hash was made at another cost than the configured one.
     pub fn needs_rehash(&self, stored_hash: &str) -> bool {
         cost_of(stored_hash).is_some_and(|cost| cost != self.cost)
+    }
+
+    /// How many passwords were hashed.
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
     }
 
     /// How many verifications ran, dummy ones included.

@@ -3,7 +3,7 @@
 //! no-op that touches nothing.
 
 use crate::auth::{Client, Error};
-use crate::config::{Limit, RateLimits};
+use crate::config::{FORGOT_LIMIT, Limit, RESEND_LIMIT, RateLimits};
 use crate::db::AnyConnection;
 use crate::models::rate_limit;
 
@@ -134,17 +134,83 @@ impl Throttle {
         client: Client,
         now: i64,
     ) -> Result<(), Error> {
-        let Some(limits) = self.limits else {
-            return Ok(());
-        };
-        let key = format!("register:{}", client.key());
-        let counter =
-            rate_limit::hit(conn, &key, window_secs(limits.register), now).map_err(closed)?;
-        if counter.count > max(limits.register) {
-            return Err(too_many(counter.reset_at, now));
+        match self.limits {
+            Some(limits) => count(
+                conn,
+                &format!("register:{}", client.key()),
+                limits.register,
+                now,
+            ),
+            None => Ok(()),
         }
-        Ok(())
     }
+
+    /// Counts a forgot-password request from `client` (pages and API
+    /// together) and refuses it past the limit.
+    pub fn count_forgot(
+        &self,
+        conn: &mut AnyConnection,
+        client: Client,
+        now: i64,
+    ) -> Result<(), Error> {
+        match self.limits {
+            Some(_) => count(conn, &format!("forgot:{}", client.key()), FORGOT_LIMIT, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a new confirmation link for the account and refuses it
+    /// within the cooldown.
+    pub fn count_resend(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i32,
+        now: i64,
+    ) -> Result<(), Error> {
+        match self.limits {
+            Some(_) => count(conn, &format!("resend:{user_id}"), RESEND_LIMIT, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a password-reset email to the account; `false` past the
+    /// limit (the email is then not sent; nobody is told).
+    pub fn allow_reset_mail(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i32,
+        now: i64,
+    ) -> diesel::QueryResult<bool> {
+        let Some(limits) = self.limits else {
+            return Ok(true);
+        };
+        let key = format!("reset-mail:{user_id}");
+        let counter = rate_limit::hit(conn, &key, window_secs(limits.reset_mail), now)?;
+        Ok(counter.count <= max(limits.reset_mail))
+    }
+
+    /// Forgets the failed logins counted against `email`, from anywhere
+    /// (a completed password reset).
+    pub fn clear_login_failures(
+        &self,
+        conn: &mut AnyConnection,
+        email: &str,
+    ) -> diesel::QueryResult<()> {
+        if self.limits.is_none() {
+            return Ok(());
+        }
+        rate_limit::reset(conn, &format!("login-email:{email}"))?;
+        rate_limit::reset_matching(conn, "login:", &format!(":{email}"))
+    }
+}
+
+/// Counts one event for `key` and refuses it past `limit`.
+fn count(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> Result<(), Error> {
+    let counter = rate_limit::hit(conn, key, window_secs(limit), now).map_err(closed)?;
+    if counter.count > max(limit) {
+        return Err(too_many(counter.reset_at, now));
+    }
+    Ok(())
 }
 
 /// A counter that cannot be written refuses (fails closed), and says why

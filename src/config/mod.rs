@@ -23,10 +23,21 @@
 //! | `GATEHOUSE_HASH_THREADS` | the number of cores |
 //! | `GATEHOUSE_HASH_QUEUE` | `256` hashes waiting at most, then 503 |
 //! | `GATEHOUSE_AUTH_CACHE_TTL` | `500ms`, at most `1s`; `0` turns the cache off |
+//! | `GATEHOUSE_PUBLIC_URL` | the listening address: the origin of links in emails |
+//! | `GATEHOUSE_SMTP_URL` | unset: mail goes to `.eml` files; `smtp://`, `smtp://…?tls=required`, `smtps://` |
+//! | `GATEHOUSE_MAIL_DIR` | `mail` |
+//! | `GATEHOUSE_MAIL_FROM` | `gatehouse <no-reply@localhost>` |
+//! | `GATEHOUSE_VERIFY_TTL` | `24h` lifetime of an email-confirmation link |
+//! | `GATEHOUSE_RESET_TTL` | `1h` lifetime of a password-reset link |
+//! | `GATEHOUSE_RESET_LIMIT` | `3/1h` reset emails per account |
+//! | `GATEHOUSE_REQUIRE_VERIFIED_EMAIL` | `false`: `true` refuses logins of unconfirmed accounts |
 //!
 //! Durations use humantime's syntax (`30s`, `15m`, `1h30m`, `7d`).
 
 pub mod env;
+mod mail;
+
+pub use mail::{MailSettings, SmtpUrl};
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -47,7 +58,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
         message: message.into(),
@@ -176,6 +187,7 @@ pub struct Settings {
     pub remember_for: Duration,
     /// `Host` names answered; empty: any.
     pub allowed_hosts: Vec<String>,
+    pub mail: MailSettings,
 }
 
 /// At most `max` counted events per `window`.
@@ -210,7 +222,22 @@ pub struct RateLimits {
     pub login_address: Limit,
     /// Registration attempts per client address.
     pub register: Limit,
+    /// Password-reset emails per account; past it, no email (and the same
+    /// answer).
+    pub reset_mail: Limit,
 }
+
+/// Forgot-password requests per client address (pages and API together).
+pub const FORGOT_LIMIT: Limit = Limit {
+    max: 20,
+    window: Duration::from_secs(3600),
+};
+
+/// New confirmation links per account.
+pub const RESEND_LIMIT: Limit = Limit {
+    max: 1,
+    window: Duration::from_secs(60),
+};
 
 impl Settings {
     /// Reads the process environment (after `.env`).
@@ -253,6 +280,7 @@ impl Settings {
             login_email: limit("GATEHOUSE_LOGIN_EMAIL_LIMIT", "20/15m")?,
             login_address: limit("GATEHOUSE_LOGIN_ADDRESS_LIMIT", "100/15m")?,
             register: limit("GATEHOUSE_REGISTER_LIMIT", "10/1h")?,
+            reset_mail: limit("GATEHOUSE_RESET_LIMIT", "3/1h")?,
         };
         let trusted_proxies =
             env.parsed("GATEHOUSE_TRUSTED_PROXIES", Vec::new(), parse_networks)?;
@@ -310,6 +338,7 @@ impl Settings {
             session_lifetime,
             remember_for,
             allowed_hosts,
+            mail: MailSettings::read(&env)?,
         })
     }
 }
@@ -333,7 +362,7 @@ fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
 }
 
 /// The longest token lifetime accepted.
-const MAX_TOKEN_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+pub(crate) const MAX_TOKEN_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
 /// `HOST:PORT`, the host an address or a name (resolved now, once).
 fn resolve_bind(raw: &str) -> Result<Vec<SocketAddr>, String> {

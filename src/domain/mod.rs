@@ -69,9 +69,54 @@ impl Registration {
     }
 }
 
+/// A new password (a change or a reset) and its confirmation, the errors
+/// named for the form's fields; the API sends no confirmation.
+pub fn new_password(
+    raw: &str,
+    confirm: Option<&str>,
+    field: &'static str,
+    confirm_field: &'static str,
+) -> Result<Password, Vec<FieldError>> {
+    let password = Password::parse(raw).map_err(|e| {
+        vec![FieldError {
+            field,
+            message: e.message,
+        }]
+    })?;
+    match confirm {
+        Some(confirm) if password.expose() != nfkc(confirm) => Err(vec![FieldError {
+            field: confirm_field,
+            message: "Passwords do not match",
+        }]),
+        _ => Ok(password),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_password_reports_at_its_own_fields() {
+        let short = new_password(
+            "short",
+            Some("short"),
+            "new_password",
+            "new_password_confirm",
+        );
+        assert_eq!(short.err().unwrap_or_default()[0].field, "new_password");
+        let mismatch = new_password(
+            "long enough",
+            Some("long enougH"),
+            "password",
+            "password_confirm",
+        );
+        assert_eq!(
+            mismatch.err().unwrap_or_default()[0].field,
+            "password_confirm"
+        );
+        assert!(new_password("long enough", None, "password", "password_confirm").is_ok());
+    }
 
     #[test]
     fn every_bad_field_is_reported() {

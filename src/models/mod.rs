@@ -2,6 +2,8 @@
 //! `QueryResult`; the caller decides what an error means to a user.
 
 pub mod denylist;
+pub mod link_token;
+pub mod outbox;
 pub mod rate_limit;
 pub mod secret;
 pub mod session;

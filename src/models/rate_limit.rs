@@ -60,6 +60,19 @@ pub fn reset(conn: &mut AnyConnection, key: &str) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Forgets every key that starts with `prefix` and ends with `suffix`.
+pub fn reset_matching(conn: &mut AnyConnection, prefix: &str, suffix: &str) -> QueryResult<()> {
+    let escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    };
+    let pattern = format!("{}%{}", escape(prefix), escape(suffix));
+    diesel::delete(rate_limits::table.filter(rate_limits::key.like(pattern).escape('\\')))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Deletes counters whose window has ended.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
     diesel::delete(rate_limits::table.filter(rate_limits::reset_at.le(now))).execute(conn)

@@ -41,6 +41,8 @@ pub enum EndReason {
     EndedByOperator,
     /// A spent refresh credential came back: someone else holds it.
     RefreshReused,
+    PasswordChanged,
+    PasswordReset,
 }
 
 impl EndReason {
@@ -51,6 +53,8 @@ impl EndReason {
             Self::LoggedOutEverywhere => "logged out everywhere",
             Self::EndedByOperator => "ended by the operator",
             Self::RefreshReused => "a spent refresh token was used again",
+            Self::PasswordChanged => "the password was changed",
+            Self::PasswordReset => "the password was reset",
         }
     }
 }

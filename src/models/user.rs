@@ -13,6 +13,8 @@ pub struct User {
     pub hashed_password: String,
     /// Tokens issued under an older version are dead.
     pub token_version: i32,
+    /// The address has been confirmed by a link sent to it.
+    pub email_verified: bool,
 }
 
 #[derive(Insertable)]
@@ -141,4 +143,54 @@ pub fn most_common_cost(conn: &mut AnyConnection) -> QueryResult<Option<u32>> {
     .get_result(conn)
     .optional()?;
     Ok(found.and_then(|c| u32::try_from(c.cost).ok()))
+}
+
+pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Whether a user other than `id` has this email.
+pub fn email_taken_by_other(conn: &mut AnyConnection, email: &str, id: i32) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::email.eq(email))
+            .filter(users::id.ne(id)),
+    ))
+    .get_result(conn)
+}
+
+/// Marks the address confirmed.
+pub fn set_email_verified(conn: &mut AnyConnection, id: i32) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::email_verified.eq(true))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Gives the user a new, confirmed address. A unique index that refuses
+/// it (another account took it meanwhile) is `Err(Ok(Taken::Email))`.
+pub fn change_email(
+    conn: &mut AnyConnection,
+    id: i32,
+    email: &str,
+) -> Result<(), Result<Taken, Error>> {
+    let updated = conn.transaction(|conn| {
+        diesel::update(users::table.find(id))
+            .set((users::email.eq(email), users::email_verified.eq(true)))
+            .execute(conn)
+    });
+    match updated {
+        Ok(_) => Ok(()),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(Ok(Taken::Email)),
+        Err(e) => Err(Err(e)),
+    }
+}
+
+/// Deletes the user; sessions, links and waiting mail go with the row.
+pub fn delete_user(conn: &mut AnyConnection, id: i32) -> QueryResult<bool> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
 }

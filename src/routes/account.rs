@@ -1,10 +1,14 @@
 use actix_session::Session;
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 
-use crate::web::page::{Layout, render};
-use crate::web::{AppError, PageUser};
+use crate::auth::{Accounts, Authenticated};
+use crate::web::form::Form;
+use crate::web::form_page::{Field, FormPage};
+use crate::web::page::{Layout, render, see_other};
+use crate::web::{AppError, AuthCookies, PageUser, Remote, session};
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -12,6 +16,7 @@ pub struct AccountPage {
     pub layout: Layout,
     pub username: String,
     pub email: String,
+    pub email_verified: bool,
 }
 
 pub async fn account(session: Session, PageUser(auth): PageUser) -> Result<HttpResponse, AppError> {
@@ -21,6 +26,68 @@ pub async fn account(session: Session, PageUser(auth): PageUser) -> Result<HttpR
             layout: Layout::new("Your account", &session, Some(&auth)),
             username: auth.user.username.clone(),
             email: auth.user.email.clone(),
+            email_verified: auth.user.email_verified,
         },
     )
+}
+
+fn delete_page(session: &Session, user: &Authenticated) -> FormPage {
+    FormPage {
+        layout: Layout::new("Delete your account", session, Some(user)),
+        heading: "Delete your account",
+        lead: Some(format!(
+            "This deletes the account {} ({}) at once and for good: every session ends, and the username and email address can be registered again.",
+            user.user.username, user.user.email
+        )),
+        action: "/me/delete".into(),
+        fields: vec![Field::current_password(
+            "current_password",
+            "Current password",
+        )],
+        submit: "Delete my account",
+        danger: true,
+        summary: None,
+        has_errors: false,
+        back: Some(("/me", "Keep my account")),
+    }
+}
+
+pub async fn delete_form(
+    session: Session,
+    PageUser(auth): PageUser,
+) -> Result<HttpResponse, AppError> {
+    delete_page(&session, &auth).show()
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    current_password: String,
+    csrf_token: Option<String>,
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    cookies: web::Data<AuthCookies>,
+    session: Session,
+    PageUser(auth): PageUser,
+    Remote(client, presence, _): Remote,
+    Form(form): Form<DeleteForm>,
+) -> Result<HttpResponse, AppError> {
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    match accounts
+        .delete_account(auth.user.id, &form.current_password, client, &presence)
+        .await
+    {
+        Ok(()) => {
+            session::restart(&session);
+            session::set_flash(&session, "Your account has been deleted");
+            Ok(see_other("/")
+                .cookie(cookies.cleared())
+                .cookie(cookies.refresh_cleared())
+                .finish())
+        }
+        Err(error) => delete_page(&session, &auth).again(error),
+    }
 }

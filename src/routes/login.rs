@@ -80,7 +80,11 @@ pub async fn login(
                 .cookie(devices.naming(issued.user.id))
                 .finish())
         }
-        Err(error @ (auth::Error::InvalidCredentials | auth::Error::TooManyRequests { .. })) => {
+        Err(
+            error @ (auth::Error::InvalidCredentials
+            | auth::Error::TooManyRequests { .. }
+            | auth::Error::EmailNotConfirmed),
+        ) => {
             let page = LoginPage {
                 layout: Layout::new("Log in", &session, None),
                 email: form.email,

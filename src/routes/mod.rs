@@ -3,10 +3,12 @@
 
 pub mod account;
 pub mod api;
+pub mod email;
 pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod password;
 pub mod register;
 pub mod sessions;
 pub mod static_files;

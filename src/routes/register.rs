@@ -84,6 +84,13 @@ pub async fn register(
         presence,
     };
     let registered = match accounts.register(input, client).await {
+        Ok(_) if accounts.requires_verified_email() => {
+            session::set_flash(
+                &session,
+                "Confirm your email address: we have sent you a link",
+            );
+            return Ok(see_other("/login").finish());
+        }
         Ok(user) => {
             let device = Device { client, user_agent };
             accounts.start_session(user, device, false).await

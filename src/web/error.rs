@@ -53,7 +53,8 @@ impl AppError {
     fn head(&self) -> Head<'_> {
         use auth::Error as Core;
         let (status, retry_after) = match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+            Self::BadRequest(_) | Self::Auth(Core::InvalidLink) => (StatusCode::BAD_REQUEST, None),
+            Self::Auth(Core::EmailNotConfirmed) => (StatusCode::FORBIDDEN, None),
             Self::Csrf => (StatusCode::FORBIDDEN, None),
             Self::Unauthorized
             | Self::Auth(Core::InvalidCredentials | Core::InvalidRefreshToken) => {

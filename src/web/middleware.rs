@@ -46,7 +46,7 @@ pub async fn request_span(
         "request",
         id = %request_id,
         method = %req.method(),
-        path = %req.path(),
+        path = %loggable_path(req.path()),
         route = tracing::field::Empty,
         client = %client,
         user = tracing::field::Empty,
@@ -74,6 +74,19 @@ pub async fn request_span(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+/// Paths that carry an email link's token.
+const TOKEN_PATHS: [&str; 2] = ["/verify-email/", "/password/reset/"];
+
+/// The path as logged: the token of an email link masked.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in TOKEN_PATHS {
+        if path.len() > prefix.len() && path.starts_with(prefix) {
+            return format!("{prefix}{{token}}").into();
+        }
+    }
+    path.into()
 }
 
 /// The pattern of a route with parameters, for the request span.
@@ -276,6 +289,25 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
         headers.add((header::STRICT_TRANSPORT_SECURITY, HSTS))
     } else {
         headers
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn link_tokens_are_masked_in_logged_paths() {
+        assert_eq!(
+            loggable_path("/verify-email/abc123"),
+            "/verify-email/{token}"
+        );
+        assert_eq!(
+            loggable_path("/password/reset/abc123"),
+            "/password/reset/{token}"
+        );
+        assert_eq!(loggable_path("/password/reset/"), "/password/reset/");
+        assert_eq!(loggable_path("/me"), "/me");
     }
 }
 

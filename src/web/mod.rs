@@ -6,6 +6,7 @@ pub mod caller;
 pub mod cookies;
 pub mod error;
 pub mod form;
+pub mod form_page;
 pub mod middleware;
 pub mod page;
 pub mod session;

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use self::body::{JsonObject, flag_field, string_fields};
-use crate::auth::{Accounts, Credentials, Issued, NewAccount};
+use crate::auth::{self, Accounts, Credentials, Issued, NewAccount, PasswordChange, PasswordReset};
 use crate::models::User;
+use crate::web::AppError;
 use crate::web::{ApiError, ApiUser, Remote};
 
 #[derive(Serialize)]
@@ -16,6 +17,7 @@ struct UserBody<'a> {
     id: i32,
     username: &'a str,
     email: &'a str,
+    email_verified: bool,
 }
 
 impl<'a> From<&'a User> for UserBody<'a> {
@@ -24,6 +26,7 @@ impl<'a> From<&'a User> for UserBody<'a> {
             id: user.id,
             username: &user.username,
             email: &user.email,
+            email_verified: user.email_verified,
         }
     }
 }
@@ -105,4 +108,78 @@ pub async fn me(ApiUser { auth, .. }: ApiUser) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(UserBody::from(auth.user.as_ref()))
+}
+
+/// A new confirmation link: 202 whether or not one was needed (a
+/// confirmed address gets none), 429 within the cooldown.
+pub async fn resend_confirmation(
+    accounts: web::Data<Accounts>,
+    ApiUser { auth, .. }: ApiUser,
+) -> Result<HttpResponse, ApiError> {
+    accounts.resend_confirmation(auth.user.id).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// 202 for every address, known or not.
+pub async fn forgot_password(
+    accounts: web::Data<Accounts>,
+    Remote(client, _, _): Remote,
+    body: web::Json<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let [email] = string_fields(&body, ["email"], true)?;
+    accounts.request_password_reset(&email, client).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn reset_password(
+    accounts: web::Data<Accounts>,
+    Remote(_, presence, _): Remote,
+    body: web::Json<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let [token, password] = string_fields(&body, ["token", "password"], true)?;
+    let reset = PasswordReset {
+        token,
+        password,
+        password_confirm: None,
+        presence,
+    };
+    match accounts.reset_password(reset).await {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(auth::Error::InvalidLink) => {
+            Err(AppError::BadRequest("Invalid or expired token").into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// 204: the calling session stays, every other one ends.
+pub async fn change_password(
+    accounts: web::Data<Accounts>,
+    Remote(client, presence, _): Remote,
+    ApiUser { auth, .. }: ApiUser,
+    body: web::Json<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let [current_password, new_password] =
+        string_fields(&body, ["current_password", "new_password"], true)?;
+    let change = PasswordChange {
+        current_password,
+        new_password,
+        new_password_confirm: None,
+        presence,
+    };
+    accounts.change_password(&auth, change, client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn delete_me(
+    accounts: web::Data<Accounts>,
+    Remote(client, presence, _): Remote,
+    ApiUser { auth, .. }: ApiUser,
+    body: web::Json<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let [current_password] = string_fields(&body, ["current_password"], true)?;
+    accounts
+        .delete_account(auth.user.id, &current_password, client, &presence)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,251 @@
+//! The outbox sender: every instance runs one. It claims due messages
+//! with a lease (so two instances never send one message together), makes
+//! each message's link when it sends it, and deletes the row once sent. A
+//! failed try is retried on the schedule of [`crate::mail::schedule`].
+
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::{Accounts, unix_now};
+use crate::auth::Error;
+use crate::auth::links::{self, Purpose};
+use crate::auth::outbox::Kind;
+use crate::db::AnyConnection;
+use crate::mail::{Email, Letter, Mailer, Notice, Sent, schedule};
+use crate::models::outbox::{self, Queued};
+use crate::models::user;
+
+/// How long a claimed message is this instance's: longer than one SMTP
+/// conversation may take. An instance that dies sending leaves it to the
+/// others (or to itself, restarted) when the lease ends.
+const LEASE_SECS: i64 = 60;
+/// Messages claimed per pass.
+const BATCH: i64 = 16;
+/// How often the outbox is looked at without a wake-up: mail queued by
+/// another instance or the command line, and retries.
+const POLL: Duration = Duration::from_secs(1);
+
+/// What a claimed message turned out to be.
+enum Prepared {
+    Send(Email),
+    /// Nothing to send (the account is gone, the address confirmed
+    /// already, no account has the address, the reset limit is reached).
+    Nothing(&'static str),
+}
+
+impl Accounts {
+    /// Sends queued mail until the process ends; links start with
+    /// `link_base`.
+    pub async fn send_mail(&self, mailer: Mailer, link_base: String) {
+        loop {
+            let busy = match self.send_due(&mailer, &link_base).await {
+                Ok(claimed) => claimed > 0,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "cannot read the outbox");
+                    false
+                }
+            };
+            if !busy {
+                // A wake-up while sending left its permit: no mail waits a poll.
+                let _ = tokio::time::timeout(POLL, self.mail_queued.notified()).await;
+            }
+        }
+    }
+
+    /// One pass over the due messages; returns how many this instance
+    /// claimed.
+    pub async fn send_due(&self, mailer: &Mailer, link_base: &str) -> Result<usize, Error> {
+        let now = unix_now();
+        let due = self
+            .db
+            .run(move |conn| Ok(outbox::due(conn, now, BATCH)?))
+            .await?;
+        let mut claimed = 0;
+        for id in due {
+            let now = unix_now();
+            let Some(message) = self
+                .db
+                .write(move |conn| Ok(outbox::claim(conn, &id, now, now + LEASE_SECS)?))
+                .await?
+            else {
+                continue;
+            };
+            claimed += 1;
+            let span = tracing::info_span!("mail", id = %message.id, kind = %message.kind);
+            self.deliver(message, mailer, link_base)
+                .instrument(span)
+                .await;
+        }
+        Ok(claimed)
+    }
+
+    async fn deliver(&self, message: Queued, mailer: &Mailer, link_base: &str) {
+        let id = message.id.clone();
+        let prepared = {
+            let (rules, throttle, base) = (self.links, self.throttle, link_base.to_owned());
+            let message = message.clone();
+            self.db
+                .write(move |conn| prepare(conn, &message, rules, throttle, &base))
+                .await
+        };
+        let outcome = match prepared {
+            Ok(Prepared::Send(email)) => mailer.send(&email).await.map(Some),
+            Ok(Prepared::Nothing(why)) => {
+                tracing::info!("nothing to send: {why}");
+                Ok(None)
+            }
+            Err(error) => {
+                // The lease runs out and the message is tried again.
+                tracing::warn!(error = format!("{error:#}"), "cannot prepare an email");
+                return;
+            }
+        };
+        let age = unix_now() - message.created_at;
+        let settled = match outcome {
+            Ok(sent) => {
+                match sent {
+                    Some(Sent::File(path)) => {
+                        tracing::info!("wrote an email to {}", path.display());
+                    }
+                    Some(Sent::Smtp) => {
+                        tracing::info!(attempts = message.attempts, "sent an email")
+                    }
+                    None => {}
+                }
+                self.db
+                    .write(move |conn| Ok(outbox::delete(conn, &id)?))
+                    .await
+            }
+            Err(error) => {
+                match schedule::retry_delay(message.attempts, age).filter(|_| !error.permanent) {
+                    Some(delay) => {
+                        tracing::warn!(
+                            attempts = message.attempts,
+                            reason = %error,
+                            "could not send an email; trying again in {delay}s"
+                        );
+                        let reason = error.reason.chars().take(500).collect::<String>();
+                        self.db
+                            .write(move |conn| {
+                                Ok(outbox::retry_at(conn, &id, unix_now() + delay, &reason)?)
+                            })
+                            .await
+                    }
+                    None => {
+                        tracing::error!(
+                            attempts = message.attempts,
+                            reason = %error,
+                            "gave up sending an email"
+                        );
+                        self.db
+                            .write(move |conn| Ok(outbox::delete(conn, &id)?))
+                            .await
+                    }
+                }
+            }
+        };
+        if let Err(error) = settled {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot record how sending went"
+            );
+        }
+    }
+}
+
+/// Turns a claimed row into the email to send, making its link now (the
+/// newest link of its purpose, so an older one stops working).
+fn prepare(
+    conn: &mut AnyConnection,
+    message: &Queued,
+    rules: super::LinkRules,
+    throttle: crate::auth::throttle::Throttle,
+    base: &str,
+) -> Result<Prepared, Error> {
+    let Some(kind) = Kind::parse(&message.kind) else {
+        return Ok(Prepared::Nothing(
+            "a kind of message this version does not know",
+        ));
+    };
+    let now = unix_now();
+    let account = match (kind, message.user_id) {
+        (Kind::ResetPassword, _) => user::find_user_by_email(conn, &message.recipient)?,
+        (_, Some(id)) => user::find_user_by_id(conn, id)?,
+        (_, None) => None,
+    };
+    let Some(account) = account else {
+        return Ok(Prepared::Nothing(match kind {
+            Kind::ResetPassword => "no account has the address",
+            _ => "the account is gone",
+        }));
+    };
+    let to = message.recipient.as_str();
+    let link = |conn: &mut AnyConnection,
+                purpose: Purpose,
+                new_email: Option<&str>|
+     -> Result<String, Error> {
+        let token = links::issue(
+            conn,
+            account.id,
+            purpose,
+            new_email,
+            rules.ttl(purpose),
+            now,
+        )?;
+        Ok(format!("{base}{}", purpose.path(&token)))
+    };
+    let valid_for = |purpose| Duration::from_secs(u64::try_from(rules.ttl(purpose)).unwrap_or(0));
+    let username = account.username.as_str();
+    let email = match kind {
+        Kind::ConfirmAddress => {
+            if account.email_verified || account.email != to {
+                return Ok(Prepared::Nothing(
+                    "the address is confirmed or no longer the account's",
+                ));
+            }
+            let link = link(conn, Purpose::ConfirmAddress, None)?;
+            Letter::ConfirmAddress {
+                username,
+                link: &link,
+                valid_for: valid_for(Purpose::ConfirmAddress),
+            }
+            .compose(to)
+        }
+        Kind::ResetPassword => {
+            // Counted once per request, not per try.
+            if message.attempts == 1 && !throttle.allow_reset_mail(conn, account.id, now)? {
+                return Ok(Prepared::Nothing(
+                    "the account's reset emails are past the limit",
+                ));
+            }
+            let link = link(conn, Purpose::ResetPassword, None)?;
+            Letter::ResetPassword {
+                username,
+                link: &link,
+                valid_for: valid_for(Purpose::ResetPassword),
+            }
+            .compose(to)
+        }
+        Kind::ConfirmNewAddress => {
+            let link = link(conn, Purpose::ConfirmNewAddress, Some(to))?;
+            Letter::ConfirmNewAddress {
+                username,
+                link: &link,
+                valid_for: valid_for(Purpose::ConfirmNewAddress),
+            }
+            .compose(to)
+        }
+        Kind::PasswordChanged | Kind::PasswordReset => Letter::Notice(Notice::PasswordChanged {
+            username,
+            reset: kind == Kind::PasswordReset,
+        })
+        .compose(to),
+        Kind::EmailChanged => Letter::Notice(Notice::EmailChanged {
+            username,
+            new_email: message.new_email.as_deref().unwrap_or(&account.email),
+        })
+        .compose(to),
+    };
+    email.map(Prepared::Send).map_err(Error::internal)
+}

@@ -1,0 +1,130 @@
+//! Mail: what each message says, and how it leaves (SMTP, or `.eml` files
+//! for a developer to read). Knows nothing of accounts or HTTP; the
+//! outbox sender in `auth` decides what to send and when.
+
+mod messages;
+pub mod schedule;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+pub use messages::{Letter, Notice};
+
+use crate::config::MailSettings;
+
+/// How long one SMTP conversation may take before it counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A message ready to send.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+/// Where a sent message went.
+#[derive(Debug)]
+pub enum Sent {
+    Smtp,
+    File(PathBuf),
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct SendError {
+    /// Sending again will not help (the server refused the recipient, the
+    /// address is malformed): give up now.
+    pub permanent: bool,
+    pub reason: String,
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// The transport the settings name; the mail folder is created now.
+    pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&settings.mail_dir).map_err(|error| {
+                    anyhow::anyhow!(
+                        "GATEHOUSE_MAIL_DIR: cannot create {}: {error}",
+                        settings.mail_dir.display()
+                    )
+                })?;
+                Transport::Files(
+                    AsyncFileTransport::new(&settings.mail_dir),
+                    settings.mail_dir.clone(),
+                )
+            }
+        };
+        Ok(Self {
+            transport,
+            from: settings.from.clone(),
+        })
+    }
+
+    /// Where mail goes, for the start-up line.
+    pub fn describe(&self, settings: &MailSettings) -> String {
+        match (&self.transport, &settings.smtp_url) {
+            (Transport::Smtp(_), Some(url)) => format!("{url:?}"),
+            (Transport::Files(_, dir), _) => format!(".eml files in {}", dir.display()),
+            (Transport::Smtp(_), None) => "SMTP".into(),
+        }
+    }
+
+    pub async fn send(&self, email: &Email) -> Result<Sent, SendError> {
+        let permanent = |reason: String| SendError {
+            permanent: true,
+            reason,
+        };
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|error| permanent(format!("the recipient is not an address: {error}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            // Lines are wrapped short (see `messages`), so lettre sends plain
+            // 7bit and a link stays whole for whoever reads the raw message.
+            .body(email.text.clone())
+            .map_err(|error| permanent(format!("cannot build the message: {error}")))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => Ok(Sent::Smtp),
+                Err(error) => Err(SendError {
+                    permanent: error.is_permanent(),
+                    reason: error.to_string(),
+                }),
+            },
+            Transport::Files(files, dir) => match files.send(message).await {
+                Ok(id) => Ok(Sent::File(dir.join(format!("{id}.eml")))),
+                Err(error) => Err(SendError {
+                    permanent: false,
+                    reason: error.to_string(),
+                }),
+            },
+        }
+    }
+}

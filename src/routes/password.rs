@@ -1,0 +1,230 @@
+//! The password pages: forgotten, reset by link, changed while logged in.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::{self, Accounts, PasswordChange, PasswordReset};
+use crate::web::form::Form;
+use crate::web::form_page::{Field, FormPage};
+use crate::web::page::{Layout, render, see_other};
+use crate::web::{AppError, MaybeUser, PageUser, Remote, session};
+
+const PASSWORD_HINT: Option<&str> = Some("At least 8 characters.");
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+    csrf_token: Option<String>,
+}
+
+fn forgot_page(session: &Session, user: Option<&auth::Authenticated>, email: String) -> FormPage {
+    FormPage {
+        layout: Layout::new("Forgot your password?", session, user),
+        heading: "Forgot your password?",
+        lead: Some("Enter the email address of your account. We will send it a link to choose a new password.".into()),
+        action: "/password/forgot".into(),
+        fields: vec![Field::email("email", "Email", email)],
+        submit: "Send the link",
+        danger: false,
+        summary: None,
+        has_errors: false,
+        back: Some(("/login", "Back to log in")),
+    }
+}
+
+pub async fn forgot_form(
+    session: Session,
+    MaybeUser(user): MaybeUser,
+) -> Result<HttpResponse, AppError> {
+    forgot_page(&session, user.as_ref(), String::new()).show()
+}
+
+pub async fn forgot(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: Session,
+    MaybeUser(user): MaybeUser,
+    Remote(client, _, _): Remote,
+    Form(form): Form<ForgotForm>,
+) -> Result<HttpResponse, AppError> {
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    match accounts.request_password_reset(&form.email, client).await {
+        Ok(()) => {
+            session::set_flash(
+                &session,
+                "If an account exists for that address, we have sent it a link to reset the password.",
+            );
+            Ok(see_other("/login").finish())
+        }
+        Err(error) => forgot_page(&session, user.as_ref(), form.email).again(error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "link_invalid.html")]
+pub struct LinkInvalidPage {
+    pub layout: Layout,
+    pub next_href: &'static str,
+    pub next_text: &'static str,
+}
+
+/// The 400 page of a bad link, pointing where a new one can be had.
+pub fn link_invalid(
+    session: &Session,
+    user: Option<&auth::Authenticated>,
+    next_href: &'static str,
+    next_text: &'static str,
+) -> Result<HttpResponse, AppError> {
+    render(
+        StatusCode::BAD_REQUEST,
+        &LinkInvalidPage {
+            layout: Layout::new("This link is invalid or has expired", session, user),
+            next_href,
+            next_text,
+        },
+    )
+}
+
+fn reset_page(session: &Session, user: Option<&auth::Authenticated>, token: &str) -> FormPage {
+    FormPage {
+        layout: Layout::new("Choose a new password", session, user),
+        heading: "Choose a new password",
+        lead: Some("Every session of the account ends when the password is reset.".into()),
+        action: format!("/password/reset/{token}"),
+        fields: vec![
+            Field::new_password("password", "New password", PASSWORD_HINT),
+            Field::new_password("password_confirm", "Confirm new password", None),
+        ],
+        submit: "Set the new password",
+        danger: false,
+        summary: None,
+        has_errors: false,
+        back: None,
+    }
+}
+
+pub async fn reset_form(
+    accounts: web::Data<Accounts>,
+    session: Session,
+    MaybeUser(user): MaybeUser,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    match accounts.check_reset_link(&token).await {
+        Ok(()) => reset_page(&session, user.as_ref(), &token).show(),
+        Err(auth::Error::InvalidLink) => link_invalid(
+            &session,
+            user.as_ref(),
+            "/password/forgot",
+            "Send a new link",
+        ),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    csrf_token: Option<String>,
+}
+
+pub async fn reset(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: Session,
+    MaybeUser(user): MaybeUser,
+    Remote(_, presence, _): Remote,
+    token: web::Path<String>,
+    Form(form): Form<ResetForm>,
+) -> Result<HttpResponse, AppError> {
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    let reset = PasswordReset {
+        token: token.clone(),
+        password: form.password,
+        password_confirm: Some(form.password_confirm),
+        presence,
+    };
+    match accounts.reset_password(reset).await {
+        Ok(()) => {
+            session::set_flash(
+                &session,
+                "Your password has been reset. Log in with your new password.",
+            );
+            Ok(see_other("/login").finish())
+        }
+        Err(auth::Error::InvalidLink) => link_invalid(
+            &session,
+            user.as_ref(),
+            "/password/forgot",
+            "Send a new link",
+        ),
+        Err(error) => reset_page(&session, user.as_ref(), &token).again(error),
+    }
+}
+
+fn change_page(session: &Session, user: &auth::Authenticated) -> FormPage {
+    FormPage {
+        layout: Layout::new("Change your password", session, Some(user)),
+        heading: "Change your password",
+        lead: Some("Every other session of your account ends; this one stays logged in.".into()),
+        action: "/me/password".into(),
+        fields: vec![
+            Field::current_password("current_password", "Current password"),
+            Field::new_password("new_password", "New password", PASSWORD_HINT),
+            Field::new_password("new_password_confirm", "Confirm new password", None),
+        ],
+        submit: "Change password",
+        danger: false,
+        summary: None,
+        has_errors: false,
+        back: Some(("/me", "Back to your account")),
+    }
+}
+
+pub async fn change_form(
+    session: Session,
+    PageUser(auth): PageUser,
+) -> Result<HttpResponse, AppError> {
+    change_page(&session, &auth).show()
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+    csrf_token: Option<String>,
+}
+
+pub async fn change(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: Session,
+    PageUser(auth): PageUser,
+    Remote(client, presence, _): Remote,
+    Form(form): Form<ChangeForm>,
+) -> Result<HttpResponse, AppError> {
+    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    let change = PasswordChange {
+        current_password: form.current_password,
+        new_password: form.new_password,
+        new_password_confirm: Some(form.new_password_confirm),
+        presence,
+    };
+    match accounts.change_password(&auth, change, client).await {
+        Ok(()) => {
+            session::set_flash(&session, "Your password has been changed");
+            Ok(see_other("/me").finish())
+        }
+        Err(error) => change_page(&session, &auth).again(error),
+    }
+}

@@ -1,0 +1,122 @@
+//! One template for the pages that are a single form: the forgotten and
+//! reset password, the settings, the confirm button of an email link.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use askama::Template;
+
+use crate::auth;
+use crate::domain::FieldError;
+use crate::web::AppError;
+use crate::web::page::{Layout, form_again, render};
+
+/// One input of a form page.
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `email` or `password`.
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    /// What the user typed (never a password).
+    pub value: String,
+    pub hint: Option<&'static str>,
+    pub error: Option<&'static str>,
+}
+
+impl Field {
+    pub fn email(name: &'static str, label: &'static str, value: String) -> Self {
+        Self {
+            name,
+            label,
+            kind: "email",
+            autocomplete: "email",
+            value,
+            hint: None,
+            error: None,
+        }
+    }
+
+    pub fn current_password(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            kind: "password",
+            autocomplete: "current-password",
+            value: String::new(),
+            hint: None,
+            error: None,
+        }
+    }
+
+    pub fn new_password(
+        name: &'static str,
+        label: &'static str,
+        hint: Option<&'static str>,
+    ) -> Self {
+        Self {
+            name,
+            label,
+            kind: "password",
+            autocomplete: "new-password",
+            value: String::new(),
+            hint,
+            error: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    pub layout: Layout,
+    pub heading: &'static str,
+    pub lead: Option<String>,
+    pub action: String,
+    pub fields: Vec<Field>,
+    pub submit: &'static str,
+    /// The button of an action that cannot be undone.
+    pub danger: bool,
+    /// Said above the form instead of "Please correct the marked fields".
+    pub summary: Option<String>,
+    pub has_errors: bool,
+    /// A link under the form: (href, text).
+    pub back: Option<(&'static str, &'static str)>,
+}
+
+impl FormPage {
+    pub fn show(&self) -> Result<HttpResponse, AppError> {
+        render(StatusCode::OK, self)
+    }
+
+    /// The form again after `error`: field errors at their fields, any
+    /// other refusal the form can show (throttled, taken) above it; the
+    /// rest goes on as an error page.
+    pub fn again(mut self, error: auth::Error) -> Result<HttpResponse, AppError> {
+        let errors: Vec<FieldError> = match &error {
+            auth::Error::Invalid(errors) => errors.clone(),
+            auth::Error::Conflict(taken) => match self.fields.iter().find(|f| f.kind == "email") {
+                Some(field) => vec![FieldError {
+                    field: field.name,
+                    message: taken.message(),
+                }],
+                None => {
+                    self.summary = Some(taken.message().to_owned());
+                    Vec::new()
+                }
+            },
+            auth::Error::TooManyRequests { .. } | auth::Error::InvalidCredentials => {
+                self.summary = Some(error.to_string());
+                Vec::new()
+            }
+            _ => return Err(error.into()),
+        };
+        for field in &mut self.fields {
+            field.error = errors
+                .iter()
+                .find(|e| e.field == field.name)
+                .map(|e| e.message);
+        }
+        self.has_errors = self.summary.is_some() || !errors.is_empty();
+        form_again(&error.into(), &self)
+    }
+}
