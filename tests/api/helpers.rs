@@ -17,6 +17,8 @@ mod constants;
 mod cookies;
 #[path = "helpers/html.rs"]
 mod html;
+#[path = "helpers/mail.rs"]
+mod mail;
 #[path = "helpers/tokens.rs"]
 mod tokens;
 #[path = "helpers/users.rs"]
@@ -36,6 +38,8 @@ pub use constants::*;
 pub use cookies::*;
 #[allow(unused_imports)]
 pub use html::*;
+#[allow(unused_imports)]
+pub use mail::*;
 #[allow(unused_imports)]
 pub use tokens::*;
 #[allow(unused_imports)]

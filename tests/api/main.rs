@@ -75,6 +75,7 @@ mod api;
 mod concurrency;
 mod config;
 mod deployment;
+mod email_confirmation;
 mod empty_posts;
 mod expiry;
 mod failed_writes;

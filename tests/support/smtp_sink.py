@@ -1,0 +1,70 @@
+"""A real SMTP server for the tests (aiosmtpd): every message it accepts is
+written to DIR as NNNN.eml, whole, as received. Prints `listening on PORT`
+once it accepts connections.
+
+    python3 smtp_sink.py DIR [PORT] [USER PASSWORD]
+
+PORT 0 (the default) picks a free port. With USER and PASSWORD the server
+requires AUTH (PLAIN or LOGIN) before it takes mail.
+"""
+
+import asyncio
+import os
+import sys
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class Sink:
+    def __init__(self, directory):
+        self.directory = directory
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        name = os.path.join(self.directory, f"{self.count:04d}.eml")
+        content = envelope.original_content or envelope.content
+        if isinstance(content, str):
+            content = content.encode()
+        # Written whole, then renamed: a reader never sees half a message.
+        with open(name + ".part", "wb") as out:
+            out.write(content)
+        os.rename(name + ".part", name)
+        return "250 Message accepted for delivery"
+
+
+def authenticator(user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
+            and auth_data.password.decode() == password
+        )
+        return AuthResult(success=ok)
+
+    return check
+
+
+async def main():
+    directory = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    credentials = sys.argv[3:5] if len(sys.argv) > 4 else None
+    handler = Sink(directory)
+
+    def factory():
+        if credentials:
+            return SMTP(
+                handler,
+                authenticator=authenticator(*credentials),
+                auth_required=True,
+                auth_require_tls=False,
+            )
+        return SMTP(handler)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(factory, "127.0.0.1", port)
+    print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
+    await server.serve_forever()
+
+
+asyncio.run(main())
