@@ -25,7 +25,9 @@ async fn registration_mails_a_link_that_the_confirm_button_uses(backend: Backend
     assert!(letter.subject.contains("gatehouse"), "{}", letter.subject);
     assert_eq!(letter.from, "gatehouse <no-reply@localhost>");
     assert!(
-        letter.link().starts_with(&format!("{}/verify-email/", app.address)),
+        letter
+            .link()
+            .starts_with(&format!("{}/verify-email/", app.address)),
         "{}",
         letter.link()
     );
@@ -37,13 +39,23 @@ async fn registration_mails_a_link_that_the_confirm_button_uses(backend: Backend
         let page = app.get(&letter.link_path()).await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.expect("body");
-        assert!(form_with_action(&html, &letter.link_path()).is_some(), "{html}");
+        assert!(
+            form_with_action(&html, &letter.link_path()).is_some(),
+            "{html}"
+        );
     }
-    let token = app.login_via_api(&user.user.email, &user.user.password).await;
+    let token = app
+        .login_via_api(&user.user.email, &user.user.password)
+        .await;
     assert_eq!(me_json(&app, &token).await["email_verified"], false);
 
     // The button does, once.
-    let html = app.get(&letter.link_path()).await.text().await.expect("body");
+    let html = app
+        .get(&letter.link_path())
+        .await
+        .text()
+        .await
+        .expect("body");
     let csrf = csrf_from(&html);
     let confirmed = app
         .post_form(&letter.link_path(), &[("csrf_token", csrf.as_str())])
@@ -59,7 +71,10 @@ async fn registration_mails_a_link_that_the_confirm_button_uses(backend: Backend
         .await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     let html = again.text().await.expect("body");
-    assert!(html.contains("This link is invalid or has expired"), "{html}");
+    assert!(
+        html.contains("This link is invalid or has expired"),
+        "{html}"
+    );
     let get = app.get(&letter.link_path()).await;
     assert_eq!(get.status(), StatusCode::BAD_REQUEST);
 }

@@ -115,7 +115,7 @@ async fn a_method_a_route_does_not_take_gets_405_with_allow(backend: Backend) {
         (Method::HEAD, "/logout", "POST", false),
         (Method::PATCH, "/me", "GET, HEAD", false),
         (Method::GET, "/api/login", "POST", true),
-        (Method::DELETE, "/api/me", "GET, HEAD", true),
+        (Method::PUT, "/api/me", "DELETE, GET, HEAD", true),
     ];
     for (method, path, allowed, api) in cases {
         let response = app

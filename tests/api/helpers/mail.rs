@@ -169,7 +169,10 @@ impl TestMail {
 
     /// The builder with its mail going here.
     pub fn configure(&self, builder: AppBuilder) -> AppBuilder {
-        let builder = builder.env("GATEHOUSE_MAIL_DIR", &self.files.path().display().to_string());
+        let builder = builder.env(
+            "GATEHOUSE_MAIL_DIR",
+            &self.files.path().display().to_string(),
+        );
         match &self.smtp {
             Some(smtp) => builder.env("GATEHOUSE_SMTP_URL", &smtp.url()),
             None => builder,
@@ -208,7 +211,14 @@ impl Mailbox {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .map(|p| (p.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), p))
+            .map(|p| {
+                (
+                    p.metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH),
+                    p,
+                )
+            })
             .collect();
         files.sort();
         files
@@ -239,7 +249,10 @@ impl Mailbox {
                     "{count} message(s) to {to} about {subject:?} did not arrive within {MAIL_TIMEOUT:?}; found {} of {} in all: {:?}",
                     found.len(),
                     self.messages().len(),
-                    self.messages().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+                    self.messages()
+                        .iter()
+                        .map(|m| (&m.to, &m.subject))
+                        .collect::<Vec<_>>()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -276,7 +289,8 @@ impl Mail {
                 .lines()
                 .find_map(|line| {
                     let (key, value) = line.split_once(':')?;
-                    key.eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
                 })
                 .unwrap_or_default()
         };
@@ -305,7 +319,9 @@ impl Mail {
     /// The link's path (`/verify-email/TOKEN`), for the test's client.
     pub fn link_path(&self) -> String {
         let link = self.link();
-        let after_scheme = link.split_once("://").map_or(link.as_str(), |(_, rest)| rest);
+        let after_scheme = link
+            .split_once("://")
+            .map_or(link.as_str(), |(_, rest)| rest);
         after_scheme
             .find('/')
             .map(|i| after_scheme[i..].to_owned())
@@ -314,6 +330,10 @@ impl Mail {
 
     /// The token: the link's last path segment.
     pub fn token(&self) -> String {
-        self.link_path().rsplit('/').next().unwrap_or_default().to_owned()
+        self.link_path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 }

@@ -138,7 +138,12 @@ impl TokenUser {
         let body = json_body(self.browser.api_me(&self.token).await, StatusCode::OK).await;
         assert_eq!(
             body,
-            json!({ "id": self.id, "username": self.user.username, "email": self.user.email }),
+            json!({
+                "id": self.id,
+                "username": self.user.username,
+                "email": self.user.email,
+                "email_verified": false,
+            }),
             "GET /api/me as {}",
             self.user.username
         );
