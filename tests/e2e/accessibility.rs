@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use crate::axe;
 use crate::driver::{Browser, E2e, Scheme, Viewport};
-use crate::helpers::TestUser;
-use crate::pages::Page;
+use crate::pages::{Page, Tour};
 
 /// Labels, autocomplete tokens, alerts and horizontal overflow, checked in
 /// the page. `arguments[0]`: whether the page shows an error summary.
@@ -35,6 +34,11 @@ for (const el of document.body.querySelectorAll('*')) {
 const autocomplete = {
   '/register': { username: 'username', email: 'email', password: 'new-password', password_confirm: 'new-password' },
   '/login': { email: 'email', password: 'current-password' },
+  '/password/forgot': { email: 'email' },
+  '/password/reset/*': { password: 'new-password', password_confirm: 'new-password' },
+  '/me/password': { current_password: 'current-password', new_password: 'new-password', new_password_confirm: 'new-password' },
+  '/me/email': { new_email: 'email', current_password: 'current-password' },
+  '/me/delete': { current_password: 'current-password' },
 };
 // Checkboxes take no autocomplete token.
 const checkboxes = { '/login': ['remember'] };
@@ -43,7 +47,8 @@ for (const input of document.querySelectorAll('input:not([type=hidden]), select,
   if (labels.length !== 1 || !labels[0].textContent.trim())
     problems.push(`${describe(input)} has ${labels.length} <label for> with text`);
   const action = input.form && input.form.getAttribute('action');
-  const expected = (autocomplete[action] || {})[input.name];
+  // A link's form posts to its own path: /password/reset/TOKEN.
+  const expected = (autocomplete[action] || autocomplete[(action || '').replace(/[^/]+$/, '*')] || {})[input.name];
   if (input.type === 'checkbox') {
     if (!(checkboxes[action] || []).includes(input.name))
       problems.push(`${describe(input)} in form ${action} is not expected`);
@@ -126,13 +131,12 @@ async fn focus_problems(browser: &Browser) -> Vec<String> {
 async fn sweep(t: &E2e, scheme: Scheme) {
     let browser = t.browser().await;
     browser.set_scheme(scheme).await;
-    let user = TestUser::generate();
-    t.app.register_via_api(&user).await;
+    let tour = Tour::start(t).await;
     let mut failures = Vec::new();
     for viewport in [Viewport::PHONE, Viewport::DESKTOP, Viewport::ZOOM_200] {
         browser.set_viewport(viewport).await;
         for page in Page::ALL {
-            page.reach(&browser, &user).await;
+            page.reach(&browser, &tour).await;
             let label = format!("{} ({}, {})", page.name(), scheme.name(), viewport.name());
             let emulated = browser
                 .js("return [matchMedia('(prefers-color-scheme: dark)').matches, window.innerWidth];")

@@ -47,5 +47,6 @@ mod flows;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod pages;
+mod recovery;
 mod sessions;
 mod validity;

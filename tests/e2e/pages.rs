@@ -4,8 +4,8 @@
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 
-use crate::driver::Browser;
-use crate::helpers::TestUser;
+use crate::driver::{Browser, E2e};
+use crate::helpers::{Mailbox, TestUser};
 
 /// A string as an XPath literal (the texts used here have no `'`).
 fn literal(text: &str) -> String {
@@ -123,6 +123,49 @@ impl Browser {
     }
 }
 
+/// A user registered for a tour of the pages, and the mailbox the server
+/// writes to (its default: `.eml` files in `mail/` of its directory).
+pub struct Tour {
+    pub user: TestUser,
+    pub mailbox: Mailbox,
+    /// The confirmation link of the registration, as a path.
+    pub confirm_path: String,
+}
+
+impl Tour {
+    pub async fn start(t: &E2e) -> Tour {
+        let user = TestUser::generate();
+        t.app.register_via_api(&user).await;
+        let mailbox = Mailbox::at(&t.app.database.dir.path().join("mail"));
+        let confirm_path = mailbox
+            .wait_for(&user.email, "Confirm your email address")
+            .await
+            .link_path();
+        Tour {
+            user,
+            mailbox,
+            confirm_path,
+        }
+    }
+
+    /// Asks for a reset link (as the API does) and returns the newest one.
+    async fn reset_path(&self, browser: &Browser) -> String {
+        let subject = "Reset your gatehouse password";
+        let sent = self.mailbox.to(&self.user.email, subject).len();
+        let asked = reqwest::Client::new()
+            .post(browser.url("/api/password/forgot"))
+            .json(&serde_json::json!({ "email": self.user.email }))
+            .send()
+            .await
+            .expect("POST /api/password/forgot");
+        assert_eq!(asked.status(), reqwest::StatusCode::ACCEPTED);
+        self.mailbox
+            .wait_for_nth(&self.user.email, subject, sent + 1)
+            .await
+            .link_path()
+    }
+}
+
 /// Every kind of page, in the order of a tour that starts and ends logged
 /// out: anonymous pages first, then the logged-in ones, then the login page
 /// that says "You have been logged out".
@@ -134,23 +177,43 @@ pub enum Page {
     Login,
     LoginError,
     NotFound,
+    Forgot,
+    ForgotErrors,
+    Reset,
+    ResetErrors,
+    LinkInvalid,
+    ConfirmEmail,
     HomeSignedIn,
     Account,
     Sessions,
+    ChangePassword,
+    ChangePasswordErrors,
+    ChangeEmail,
+    DeleteAccount,
     LoggedOut,
 }
 
 impl Page {
-    pub const ALL: [Page; 10] = [
+    pub const ALL: [Page; 20] = [
         Page::Home,
         Page::Register,
         Page::RegisterErrors,
         Page::Login,
         Page::LoginError,
         Page::NotFound,
+        Page::Forgot,
+        Page::ForgotErrors,
+        Page::Reset,
+        Page::ResetErrors,
+        Page::LinkInvalid,
+        Page::ConfirmEmail,
         Page::HomeSignedIn,
         Page::Account,
         Page::Sessions,
+        Page::ChangePassword,
+        Page::ChangePasswordErrors,
+        Page::ChangeEmail,
+        Page::DeleteAccount,
         Page::LoggedOut,
     ];
 
@@ -163,20 +226,52 @@ impl Page {
             Page::Login => "login",
             Page::LoginError => "login-error",
             Page::NotFound => "not-found",
+            Page::Forgot => "forgot",
+            Page::ForgotErrors => "forgot-errors",
+            Page::Reset => "reset",
+            Page::ResetErrors => "reset-errors",
+            Page::LinkInvalid => "link-invalid",
+            Page::ConfirmEmail => "confirm-email",
             Page::HomeSignedIn => "home-signed-in",
             Page::Account => "account",
             Page::Sessions => "sessions",
+            Page::ChangePassword => "change-password",
+            Page::ChangePasswordErrors => "change-password-errors",
+            Page::ChangeEmail => "change-email",
+            Page::DeleteAccount => "delete-account",
             Page::LoggedOut => "logged-out",
         }
     }
 
     /// Whether the page shows an error summary.
     pub fn has_errors(self) -> bool {
-        matches!(self, Page::RegisterErrors | Page::LoginError)
+        matches!(
+            self,
+            Page::RegisterErrors
+                | Page::LoginError
+                | Page::ForgotErrors
+                | Page::ResetErrors
+                | Page::ChangePasswordErrors
+        )
     }
 
-    /// Brings the browser to this page, in tour order (`user` is registered).
-    pub async fn reach(self, browser: &Browser, user: &TestUser) {
+    /// Whether the tour is logged in on this page.
+    pub fn signed_in(self) -> bool {
+        matches!(
+            self,
+            Page::HomeSignedIn
+                | Page::Account
+                | Page::Sessions
+                | Page::ChangePassword
+                | Page::ChangePasswordErrors
+                | Page::ChangeEmail
+                | Page::DeleteAccount
+        )
+    }
+
+    /// Brings the browser to this page, in tour order.
+    pub async fn reach(self, browser: &Browser, tour: &Tour) {
+        let user = &tour.user;
         match self {
             Page::Home => browser.goto("/").await,
             Page::Register => browser.goto("/register").await,
@@ -194,6 +289,24 @@ impl Page {
                 browser.log_in_here(&user.email, "not-the-password").await;
             }
             Page::NotFound => browser.goto("/no/such/page").await,
+            Page::Forgot => {
+                browser.goto("/login").await;
+                browser.follow("Forgot your password?").await;
+            }
+            Page::ForgotErrors => {
+                browser.goto("/password/forgot").await;
+                browser.type_into("Email", "not-an-email").await;
+                browser.press("Send the link").await;
+            }
+            Page::Reset => browser.goto(&tour.reset_path(browser).await).await,
+            Page::ResetErrors => {
+                browser.goto(&tour.reset_path(browser).await).await;
+                browser.type_into("New password", "short").await;
+                browser.type_into("Confirm new password", "short").await;
+                browser.press("Set the new password").await;
+            }
+            Page::LinkInvalid => browser.goto("/password/reset/no-such-link").await,
+            Page::ConfirmEmail => browser.goto(&tour.confirm_path).await,
             Page::HomeSignedIn => {
                 browser.log_in(user).await;
                 browser.goto("/").await;
@@ -211,6 +324,31 @@ impl Page {
                 assert!(login.status().is_success(), "{}", login.status());
                 browser.goto("/me/sessions").await;
             }
+            Page::ChangePassword => {
+                browser.goto("/me").await;
+                browser.follow("Change password").await;
+            }
+            Page::ChangePasswordErrors => {
+                browser.goto("/me/password").await;
+                browser
+                    .type_into("Current password", "not-the-password")
+                    .await;
+                browser
+                    .type_into("New password", "a-brand-new-password")
+                    .await;
+                browser
+                    .type_into("Confirm new password", "a-brand-new-password")
+                    .await;
+                browser.press("Change password").await;
+            }
+            Page::ChangeEmail => {
+                browser.goto("/me").await;
+                browser.follow("Change email address").await;
+            }
+            Page::DeleteAccount => {
+                browser.goto("/me").await;
+                browser.follow("Delete account").await;
+            }
             Page::LoggedOut => {
                 browser.goto("/me").await;
                 browser.press("Log out").await;
@@ -224,9 +362,19 @@ impl Page {
             Page::Login => "Log in",
             Page::LoginError => "Invalid email or password",
             Page::NotFound => "Page not found",
+            Page::Forgot => "Forgot your password?",
+            Page::ForgotErrors => "Enter a valid email address",
+            Page::Reset => "Choose a new password",
+            Page::ResetErrors => "Password must be at least 8 characters",
+            Page::LinkInvalid => "This link is invalid or has expired",
+            Page::ConfirmEmail => "Confirm my email address",
             Page::HomeSignedIn => "Signed in as",
-            Page::Account => user.email.as_str(),
+            Page::Account => "Your email address is not confirmed",
             Page::Sessions => "This device",
+            Page::ChangePassword => "Change your password",
+            Page::ChangePasswordErrors => "Current password is incorrect",
+            Page::ChangeEmail => "Change your email address",
+            Page::DeleteAccount => "Delete your account",
             Page::LoggedOut => "You have been logged out",
         };
         assert!(

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::driver::Browser;
-use crate::helpers::TestUser;
-use crate::pages::Page;
+use crate::pages::{Page, Tour};
 
 /// What the page's markup looks like, gathered in the page.
 const SURVEY: &str = r##"
@@ -57,7 +56,22 @@ fn contract_fields(action: &str) -> Option<&'static [&'static str]> {
             "username",
         ]),
         "/login" => Some(&["csrf_token", "email", "next", "password", "remember"]),
-        "/logout" | "/logout-everywhere" | "/me/sessions/end-others" => Some(&["csrf_token"]),
+        "/logout" | "/logout-everywhere" | "/me/sessions/end-others" | "/me/verify-email" => {
+            Some(&["csrf_token"])
+        }
+        "/password/forgot" => Some(&["csrf_token", "email"]),
+        "/me/password" => Some(&[
+            "csrf_token",
+            "current_password",
+            "new_password",
+            "new_password_confirm",
+        ]),
+        "/me/email" => Some(&["csrf_token", "current_password", "new_email"]),
+        "/me/delete" => Some(&["csrf_token", "current_password"]),
+        action if action.starts_with("/password/reset/") => {
+            Some(&["csrf_token", "password", "password_confirm"])
+        }
+        action if action.starts_with("/verify-email/") => Some(&["csrf_token"]),
         action if action.starts_with("/me/sessions/") && action.ends_with("/end") => {
             Some(&["csrf_token"])
         }
@@ -73,18 +87,32 @@ fn expected_title(page: Page) -> &'static str {
         Page::NotFound => "Page not found · gatehouse",
         Page::Account => "Your account · gatehouse",
         Page::Sessions => "Your sessions · gatehouse",
+        Page::Forgot | Page::ForgotErrors => "Forgot your password? · gatehouse",
+        Page::Reset | Page::ResetErrors => "Choose a new password · gatehouse",
+        Page::LinkInvalid => "This link is invalid or has expired · gatehouse",
+        Page::ConfirmEmail => "Confirm your email address · gatehouse",
+        Page::ChangePassword | Page::ChangePasswordErrors => "Change your password · gatehouse",
+        Page::ChangeEmail => "Change your email address · gatehouse",
+        Page::DeleteAccount => "Delete your account · gatehouse",
     }
 }
 
-/// The forms a page must have, by action.
+/// The forms a page must have, by action; one ending in `/` is the start
+/// of a link's path.
 fn expected_forms(page: Page) -> &'static [&'static str] {
     match page {
-        Page::Home | Page::NotFound => &[],
+        Page::Home | Page::NotFound | Page::LinkInvalid => &[],
         Page::Register | Page::RegisterErrors => &["/register"],
         Page::Login | Page::LoginError | Page::LoggedOut => &["/login"],
         Page::HomeSignedIn => &["/logout"],
         Page::Sessions => &["/logout", "/me/sessions/end-others"],
-        Page::Account => &["/logout", "/logout-everywhere"],
+        Page::Account => &["/logout", "/logout-everywhere", "/me/verify-email"],
+        Page::Forgot | Page::ForgotErrors => &["/password/forgot"],
+        Page::Reset | Page::ResetErrors => &["/password/reset/"],
+        Page::ConfirmEmail => &["/verify-email/"],
+        Page::ChangePassword | Page::ChangePasswordErrors => &["/logout", "/me/password"],
+        Page::ChangeEmail => &["/logout", "/me/email"],
+        Page::DeleteAccount => &["/logout", "/me/delete"],
     }
 }
 
@@ -176,7 +204,11 @@ async fn markup_problems(browser: &Browser, page: Page) -> Vec<String> {
             ("csrf_token", "hidden"),
             ("next", "hidden"),
             ("email", "email"),
+            ("new_email", "email"),
             ("password", "password"),
+            ("current_password", "password"),
+            ("new_password", "password"),
+            ("new_password_confirm", "password"),
             ("password_confirm", "password"),
             ("username", "text"),
             ("remember", "checkbox"),
@@ -189,12 +221,16 @@ async fn markup_problems(browser: &Browser, page: Page) -> Vec<String> {
         }
     }
     for action in expected_forms(page) {
-        check(
-            actions.contains_key(*action),
-            format!("no form posting to {action}"),
-        );
+        let found = if action.ends_with('/') {
+            actions
+                .keys()
+                .any(|a| a.len() > action.len() && a.starts_with(action))
+        } else {
+            actions.contains_key(*action)
+        };
+        check(found, format!("no form posting to {action}"));
     }
-    let signed_in = matches!(page, Page::HomeSignedIn | Page::Account | Page::Sessions);
+    let signed_in = page.signed_in();
     // Logged in, the header adds a logout form; the main content may too.
     for (action, count) in &actions {
         let allowed = if action == "/logout" && signed_in {
@@ -213,11 +249,10 @@ async fn markup_problems(browser: &Browser, page: Page) -> Vec<String> {
 e2e_test!(
     async fn every_page_has_unique_ids_and_the_contract_fields(t) {
         let browser = t.browser().await;
-        let user = TestUser::generate();
-        t.app.register_via_api(&user).await;
+        let tour = Tour::start(&t).await;
         let mut problems = Vec::new();
         for page in Page::ALL {
-            page.reach(&browser, &user).await;
+            page.reach(&browser, &tour).await;
             problems.extend(markup_problems(&browser, page).await);
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
