@@ -16,6 +16,9 @@ pub struct MailSettings {
     pub public_url: Option<String>,
     /// `None`: mail is written to `.eml` files in `mail_dir`.
     pub smtp_url: Option<SmtpUrl>,
+    /// PEM certificates trusted for the SMTP server's TLS besides the
+    /// Mozilla roots (a relay with a private CA).
+    pub smtp_ca: Option<Vec<u8>>,
     pub mail_dir: PathBuf,
     /// `GATEHOUSE_MAIL_FROM`, checked to be a mailbox.
     pub from: lettre::message::Mailbox,
@@ -53,6 +56,10 @@ impl MailSettings {
             .var("GATEHOUSE_SMTP_URL")
             .map(|raw| parse_smtp_url(&raw).map_err(|m| invalid("GATEHOUSE_SMTP_URL", m)))
             .transpose()?;
+        let smtp_ca = env
+            .var("GATEHOUSE_SMTP_CA_FILE")
+            .map(|path| read_ca_file(&path).map_err(|m| invalid("GATEHOUSE_SMTP_CA_FILE", m)))
+            .transpose()?;
         let mail_dir = PathBuf::from(
             env.var("GATEHOUSE_MAIL_DIR")
                 .unwrap_or_else(|| "mail".into()),
@@ -81,6 +88,7 @@ impl MailSettings {
         Ok(Self {
             public_url,
             smtp_url,
+            smtp_ca,
             mail_dir,
             from,
             verify_ttl,
@@ -121,6 +129,17 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
         return Err(EXPECTED.into());
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// A PEM file of CA certificates, checked to parse.
+fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|_| format!("{path} holds no PEM certificate"))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(format!("{path} holds no PEM certificate"));
+    }
+    Ok(pem)
 }
 
 /// `smtp://[user:password@]host[:port][?tls=required]` or `smtps://…`, as
@@ -192,6 +211,8 @@ mod tests {
             let err = mail(&[("GATEHOUSE_SMTP_URL", bad)]).expect_err(bad);
             assert_eq!(err.variable, "GATEHOUSE_SMTP_URL");
         }
+        let err = mail(&[("GATEHOUSE_SMTP_CA_FILE", "/nonexistent/ca.pem")]).expect_err("ca");
+        assert_eq!(err.variable, "GATEHOUSE_SMTP_CA_FILE");
         let err = mail(&[("GATEHOUSE_MAIL_FROM", "not an address")]).expect_err("from");
         assert_eq!(err.variable, "GATEHOUSE_MAIL_FROM");
     }

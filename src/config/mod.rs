@@ -25,6 +25,7 @@
 //! | `GATEHOUSE_AUTH_CACHE_TTL` | `500ms`, at most `1s`; `0` turns the cache off |
 //! | `GATEHOUSE_PUBLIC_URL` | the listening address: the origin of links in emails |
 //! | `GATEHOUSE_SMTP_URL` | unset: mail goes to `.eml` files; `smtp://`, `smtp://…?tls=required`, `smtps://` |
+//! | `GATEHOUSE_SMTP_CA_FILE` | unset: PEM certificates trusted for SMTP TLS besides the Mozilla roots |
 //! | `GATEHOUSE_MAIL_DIR` | `mail` |
 //! | `GATEHOUSE_MAIL_FROM` | `gatehouse <no-reply@localhost>` |
 //! | `GATEHOUSE_VERIFY_TTL` | `24h` lifetime of an email-confirmation link |

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use messages::{Letter, Notice};
@@ -58,11 +60,13 @@ impl Mailer {
     /// The transport the settings name; the mail folder is created now.
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
         let transport = match &settings.smtp_url {
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .build(),
-            ),
+            Some(url) => {
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?;
+                if let Some(ca) = &settings.smtp_ca {
+                    builder = trusting(builder, url.expose(), ca)?;
+                }
+                Transport::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build())
+            }
             None => {
                 std::fs::create_dir_all(&settings.mail_dir).map_err(|error| {
                     anyhow::anyhow!(
@@ -127,4 +131,33 @@ impl Mailer {
             },
         }
     }
+}
+
+/// The transport of `url` with its TLS trusting the certificates in `ca`
+/// besides the Mozilla roots; a plain URL has no TLS to change.
+fn trusting(
+    builder: AsyncSmtpTransportBuilder,
+    url: &str,
+    ca: &[u8],
+) -> anyhow::Result<AsyncSmtpTransportBuilder> {
+    let parsed = url::Url::parse(url)?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("GATEHOUSE_SMTP_URL names no host"))?
+        .to_owned();
+    let mode = parsed
+        .query_pairs()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, value)| value.into_owned());
+    let parameters = || -> anyhow::Result<TlsParameters> {
+        Ok(TlsParameters::builder(host.clone())
+            .add_root_certificate(Certificate::from_pem(ca)?)
+            .build_rustls()?)
+    };
+    Ok(match (parsed.scheme(), mode.as_deref()) {
+        ("smtps", _) => builder.tls(Tls::Wrapper(parameters()?)),
+        (_, Some("required")) => builder.tls(Tls::Required(parameters()?)),
+        (_, Some("opportunistic")) => builder.tls(Tls::Opportunistic(parameters()?)),
+        _ => builder,
+    })
 }

@@ -11,6 +11,8 @@ mod answers;
 mod app;
 #[path = "helpers/browser.rs"]
 mod browser;
+#[path = "helpers/certs.rs"]
+mod certs;
 #[path = "helpers/constants.rs"]
 mod constants;
 #[path = "helpers/cookies.rs"]
@@ -32,6 +34,8 @@ pub use answers::*;
 pub use app::*;
 #[allow(unused_imports)]
 pub use browser::*;
+#[allow(unused_imports)]
+pub use certs::*;
 #[allow(unused_imports)]
 pub use constants::*;
 #[allow(unused_imports)]

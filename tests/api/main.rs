@@ -101,6 +101,7 @@ mod revocation;
 mod session_lifecycle;
 mod sessions;
 mod sessions_page;
+mod smtp_tls;
 mod soak;
 mod throttling;
 mod tls;

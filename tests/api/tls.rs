@@ -9,17 +9,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use tempfile::TempDir;
 
-use crate::helpers::Backend;
+use crate::helpers::{Backend, certificates, free_port};
 
 /// Where Debian keeps the system's CA bundle.
 const DEBIAN_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -381,37 +377,4 @@ fn postgres_bin() -> Option<PathBuf> {
         std::env::split_paths(&std::env::var_os("PATH")?)
             .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("failed to find a free port")
-        .port()
-}
-
-/// A CA, and a certificate for `localhost` it signed: (CA, certificate, key)
-/// in PEM.
-fn certificates() -> (String, String, String) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "gatehouse test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().expect("CA key");
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
-
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_owned()]).expect("server parameters");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let key = KeyPair::generate().expect("server key");
-    let cert = params.signed_by(&key, &ca).expect("server certificate");
-    (ca.pem(), cert.pem(), key.serialize_pem())
 }

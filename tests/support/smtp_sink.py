@@ -5,11 +5,14 @@ once it accepts connections.
     python3 smtp_sink.py DIR [PORT] [USER PASSWORD]
 
 PORT 0 (the default) picks a free port. With USER and PASSWORD the server
-requires AUTH (PLAIN or LOGIN) before it takes mail.
+requires AUTH (PLAIN or LOGIN) before it takes mail. With SINK_TLS=starttls
+or SINK_TLS=implicit in the environment (and SINK_CERT, SINK_KEY naming PEM
+files) it requires STARTTLS, or speaks TLS from the first byte.
 """
 
 import asyncio
 import os
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -50,19 +53,28 @@ async def main():
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     credentials = sys.argv[3:5] if len(sys.argv) > 4 else None
     handler = Sink(directory)
+    mode = os.environ.get("SINK_TLS")
+    context = None
+    if mode:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(os.environ["SINK_CERT"], os.environ["SINK_KEY"])
 
     def factory():
+        options = {}
         if credentials:
-            return SMTP(
-                handler,
+            options.update(
                 authenticator=authenticator(*credentials),
                 auth_required=True,
-                auth_require_tls=False,
+                # Implicit TLS is encrypted from the start; STARTTLS must come first.
+                auth_require_tls=mode == "starttls",
             )
-        return SMTP(handler)
+        if mode == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        return SMTP(handler, **options)
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, "127.0.0.1", port)
+    implicit = context if mode == "implicit" else None
+    server = await loop.create_server(factory, "127.0.0.1", port, ssl=implicit)
     print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
     await server.serve_forever()
 

@@ -42,12 +42,26 @@ pub fn smtp_available() -> bool {
     present
 }
 
+/// How a test SMTP server speaks TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    /// STARTTLS required before anything else (`smtp://…?tls=required`).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
 /// A real SMTP server writing what it receives into a folder.
 pub struct SmtpServer {
     child: Option<Child>,
     pub port: u16,
     credentials: Option<(String, String)>,
+    tls: SmtpTls,
     dir: TempDir,
+    /// The CA that signed the server's certificate, and the certificate
+    /// and key, as files (TLS only).
+    certificates: Option<TempDir>,
 }
 
 impl SmtpServer {
@@ -63,6 +77,20 @@ impl SmtpServer {
 
     /// On `port` (0: any), maybe requiring a login.
     pub fn start_with(port: u16, credentials: Option<(String, String)>) -> Option<SmtpServer> {
+        Self::start_full(port, credentials, SmtpTls::None)
+    }
+
+    /// Speaking TLS with a certificate for `localhost` and `127.0.0.1`
+    /// signed by a CA of its own ([`SmtpServer::ca_file`]).
+    pub fn start_tls(tls: SmtpTls, credentials: Option<(String, String)>) -> Option<SmtpServer> {
+        Self::start_full(0, credentials, tls)
+    }
+
+    fn start_full(
+        port: u16,
+        credentials: Option<(String, String)>,
+        tls: SmtpTls,
+    ) -> Option<SmtpServer> {
         if !smtp_available() {
             return None;
         }
@@ -70,14 +98,36 @@ impl SmtpServer {
             .prefix("gatehouse-smtp-")
             .tempdir()
             .expect("temp dir");
+        let certificates = (tls != SmtpTls::None).then(|| {
+            let files = tempfile::Builder::new()
+                .prefix("gatehouse-smtp-tls-")
+                .tempdir()
+                .expect("temp dir");
+            let (ca, cert, key) = super::certs::certificates();
+            for (name, pem) in [("ca.pem", ca), ("cert.pem", cert), ("key.pem", key)] {
+                std::fs::write(files.path().join(name), pem).expect("write a certificate");
+            }
+            files
+        });
         let mut server = SmtpServer {
             child: None,
             port,
             credentials,
+            tls,
             dir,
+            certificates,
         };
         server.launch();
         Some(server)
+    }
+
+    /// The CA file a client must trust (TLS only).
+    pub fn ca_file(&self) -> PathBuf {
+        self.certificates
+            .as_ref()
+            .expect("a TLS server")
+            .path()
+            .join("ca.pem")
     }
 
     fn launch(&mut self) {
@@ -88,6 +138,16 @@ impl SmtpServer {
             .arg(self.port.to_string());
         if let Some((user, password)) = &self.credentials {
             command.args([user, password]);
+        }
+        if let Some(files) = &self.certificates {
+            let mode = match self.tls {
+                SmtpTls::Implicit => "implicit",
+                _ => "starttls",
+            };
+            command
+                .env("SINK_TLS", mode)
+                .env("SINK_CERT", files.path().join("cert.pem"))
+                .env("SINK_KEY", files.path().join("key.pem"));
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -106,11 +166,17 @@ impl SmtpServer {
         self.child = Some(child);
     }
 
-    /// `smtp://127.0.0.1:PORT`, with the login if one is required.
+    /// `smtp://localhost:PORT` (`smtps://` for implicit TLS, with
+    /// `?tls=required` for STARTTLS), with the login if one is required.
     pub fn url(&self) -> String {
-        match &self.credentials {
-            Some((user, password)) => format!("smtp://{user}:{password}@127.0.0.1:{}", self.port),
-            None => format!("smtp://127.0.0.1:{}", self.port),
+        let login = match &self.credentials {
+            Some((user, password)) => format!("{user}:{password}@"),
+            None => String::new(),
+        };
+        match self.tls {
+            SmtpTls::None => format!("smtp://{login}127.0.0.1:{}", self.port),
+            SmtpTls::StartTls => format!("smtp://{login}localhost:{}?tls=required", self.port),
+            SmtpTls::Implicit => format!("smtps://{login}localhost:{}", self.port),
         }
     }
 
