@@ -93,15 +93,15 @@ pub async fn resend(
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    if accounts.resend_confirmation(auth.user.id).await? {
-        session::set_flash(
-            &session,
-            format!(
-                "We have sent a new confirmation link to {}",
-                auth.user.email
-            ),
-        );
-    }
+    let flash = if accounts.resend_confirmation(auth.user.id).await? {
+        format!(
+            "We have sent a new confirmation link to {}",
+            auth.user.email
+        )
+    } else {
+        "Your email address is confirmed already".to_owned()
+    };
+    session::set_flash(&session, flash);
     Ok(see_other("/me").finish())
 }
 
