@@ -8,25 +8,47 @@ use super::Email;
 
 /// A message with a link in it, or a notice.
 pub enum Letter<'a> {
-    /// "Confirm your email address": the link confirms the address.
-    ConfirmAddress {
-        username: &'a str,
-        link: &'a str,
-        valid_for: Duration,
-    },
-    /// "Reset your gatehouse password".
-    ResetPassword {
-        username: &'a str,
-        link: &'a str,
-        valid_for: Duration,
-    },
-    /// "Confirm your new email address", sent to the new address.
-    ConfirmNewAddress {
+    Link {
+        purpose: LinkPurpose,
         username: &'a str,
         link: &'a str,
         valid_for: Duration,
     },
     Notice(Notice<'a>),
+}
+
+/// What a link in a message does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// "Confirm your email address": the link confirms the address.
+    ConfirmAddress,
+    /// "Reset your gatehouse password".
+    ResetPassword,
+    /// "Confirm your new email address", sent to the new address.
+    ConfirmNewAddress,
+}
+
+impl LinkPurpose {
+    /// Subject, the sentence before the link and the one after it.
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::ConfirmAddress => (
+                "gatehouse: Confirm your email address",
+                "Please confirm the email address of your gatehouse account by opening this link:",
+                "If you did not create a gatehouse account, ignore this email: nothing happens without the link.",
+            ),
+            Self::ResetPassword => (
+                "Reset your gatehouse password",
+                "Someone asked to reset the password of your gatehouse account. To choose a new password, open this link:",
+                "If you did not ask for this, ignore this email: your password stays as it is.",
+            ),
+            Self::ConfirmNewAddress => (
+                "gatehouse: Confirm your new email address",
+                "Please confirm this address as the new email address of your gatehouse account by opening this link:",
+                "If you did not ask for this, ignore this email: the account keeps its address.",
+            ),
+        }
+    }
 }
 
 /// Something happened to the account; no link to follow.
@@ -62,39 +84,22 @@ impl Letter<'_> {
     /// shows as the send error of that message.
     pub fn compose(&self, to: &str) -> Result<Email, askama::Error> {
         let (subject, text) = match self {
-            Self::ConfirmAddress { username, link, valid_for } => (
-                "gatehouse: Confirm your email address",
-                LinkText {
+            Self::Link {
+                purpose,
+                username,
+                link,
+                valid_for,
+            } => {
+                let (subject, lead, ignore) = purpose.words();
+                let text = LinkText {
                     username,
-                    lead: "Please confirm the email address of your gatehouse account by opening this link:",
+                    lead,
                     link,
                     valid_for: in_words(*valid_for),
-                    ignore: "If you did not create a gatehouse account, ignore this email: nothing happens without the link.",
-                }
-                .render()?,
-            ),
-            Self::ResetPassword { username, link, valid_for } => (
-                "Reset your gatehouse password",
-                LinkText {
-                    username,
-                    lead: "Someone asked to reset the password of your gatehouse account. To choose a new password, open this link:",
-                    link,
-                    valid_for: in_words(*valid_for),
-                    ignore: "If you did not ask for this, ignore this email: your password stays as it is.",
-                }
-                .render()?,
-            ),
-            Self::ConfirmNewAddress { username, link, valid_for } => (
-                "gatehouse: Confirm your new email address",
-                LinkText {
-                    username,
-                    lead: "Please confirm this address as the new email address of your gatehouse account by opening this link:",
-                    link,
-                    valid_for: in_words(*valid_for),
-                    ignore: "If you did not ask for this, ignore this email: the account keeps its address.",
-                }
-                .render()?,
-            ),
+                    ignore,
+                };
+                (subject, text.render()?)
+            }
             Self::Notice(Notice::PasswordChanged { username, reset }) => (
                 "Your gatehouse password was changed",
                 NoticeText {
@@ -174,7 +179,8 @@ mod tests {
 
     #[test]
     fn a_link_message_names_gatehouse_the_purpose_and_the_lifetime() {
-        let email = Letter::ResetPassword {
+        let email = Letter::Link {
+            purpose: LinkPurpose::ResetPassword,
             username: "alice",
             link: "https://auth.example.com/password/reset/abc",
             valid_for: Duration::from_secs(3600),

@@ -14,7 +14,7 @@ use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use messages::{Letter, Notice};
+pub use messages::{Letter, LinkPurpose, Notice};
 
 use crate::config::MailSettings;
 

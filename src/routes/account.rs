@@ -5,9 +5,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::{Accounts, Authenticated};
+use crate::routes::logout::logged_out;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
-use crate::web::page::{Layout, render, see_other};
+use crate::web::page::{Layout, render};
 use crate::web::{AppError, AuthCookies, PageUser, Remote, session};
 
 #[derive(Template)]
@@ -32,24 +33,20 @@ pub async fn account(session: Session, PageUser(auth): PageUser) -> Result<HttpR
 }
 
 fn delete_page(session: &Session, user: &Authenticated) -> FormPage {
-    FormPage {
-        layout: Layout::new("Delete your account", session, Some(user)),
-        heading: "Delete your account",
-        lead: Some(format!(
-            "This deletes the account {} ({}) at once and for good: every session ends, and the username and email address can be registered again.",
-            user.user.username, user.user.email
-        )),
-        action: "/me/delete".into(),
-        fields: vec![Field::current_password(
-            "current_password",
-            "Current password",
-        )],
-        submit: "Delete my account",
-        danger: true,
-        summary: None,
-        has_errors: false,
-        back: Some(("/me", "Keep my account")),
-    }
+    FormPage::new(
+        "Delete your account",
+        session,
+        Some(user),
+        "/me/delete",
+        vec![Field::current_password("current_password", "Current password")],
+        "Delete my account",
+    )
+    .lead(format!(
+        "This deletes the account {} ({}) at once and for good: every session ends, and the username and email address can be registered again.",
+        user.user.username, user.user.email
+    ))
+    .danger()
+    .back("/me", "Keep my account")
 }
 
 pub async fn delete_form(
@@ -80,14 +77,12 @@ pub async fn delete(
         .delete_account(auth.user.id, &form.current_password, client, &presence)
         .await
     {
-        Ok(()) => {
-            session::restart(&session);
-            session::set_flash(&session, "Your account has been deleted");
-            Ok(see_other("/")
-                .cookie(cookies.cleared())
-                .cookie(cookies.refresh_cleared())
-                .finish())
-        }
+        Ok(()) => Ok(logged_out(
+            &session,
+            &cookies,
+            "/",
+            "Your account has been deleted",
+        )),
         Err(error) => delete_page(&session, &auth).again(error),
     }
 }

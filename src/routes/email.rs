@@ -10,7 +10,7 @@ use crate::auth::{self, Accounts, Authenticated};
 use crate::routes::password::link_invalid;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
-use crate::web::page::{Layout, see_other};
+use crate::web::page::see_other;
 use crate::web::{AppError, MaybeUser, PageUser, Remote, session};
 
 #[derive(Deserialize)]
@@ -30,18 +30,15 @@ fn confirm_page(
         }
         _ => "Confirm the email address of your account.",
     };
-    FormPage {
-        layout: Layout::new("Confirm your email address", session, user),
-        heading: "Confirm your email address",
-        lead: Some(lead.into()),
-        action: format!("/verify-email/{token}"),
-        fields: Vec::new(),
-        submit: "Confirm my email address",
-        danger: false,
-        summary: None,
-        has_errors: false,
-        back: None,
-    }
+    FormPage::new(
+        "Confirm your email address",
+        session,
+        user,
+        format!("/verify-email/{token}"),
+        Vec::new(),
+        "Confirm my email address",
+    )
+    .lead(lead)
 }
 
 /// The page of a confirmation link: a button, so that opening the link
@@ -106,24 +103,22 @@ pub async fn resend(
 }
 
 fn change_page(session: &Session, user: &Authenticated, new_email: String) -> FormPage {
-    FormPage {
-        layout: Layout::new("Change your email address", session, Some(user)),
-        heading: "Change your email address",
-        lead: Some(format!(
-            "Your address is {}. It changes when you open the link we send to the new address.",
-            user.user.email
-        )),
-        action: "/me/email".into(),
-        fields: vec![
+    FormPage::new(
+        "Change your email address",
+        session,
+        Some(user),
+        "/me/email",
+        vec![
             Field::email("new_email", "New email address", new_email),
             Field::current_password("current_password", "Current password"),
         ],
-        submit: "Send the confirmation link",
-        danger: false,
-        summary: None,
-        has_errors: false,
-        back: Some(("/me", "Back to your account")),
-    }
+        "Send the confirmation link",
+    )
+    .lead(format!(
+        "Your address is {}. It changes when you open the link we send to the new address.",
+        user.user.email
+    ))
+    .back("/me", "Back to your account")
 }
 
 pub async fn change_form(

@@ -34,7 +34,12 @@ pub async fn logout(
     if let Some(refresh) = refresh_cookie(&req) {
         accounts.log_out_refresh(&refresh).await?;
     }
-    Ok(logged_out(&session, &cookies, "You have been logged out"))
+    Ok(logged_out(
+        &session,
+        &cookies,
+        "/login",
+        "You have been logged out",
+    ))
 }
 
 /// Kills every token of the logged-in user, on every device and instance.
@@ -56,17 +61,24 @@ pub async fn logout_everywhere(
     Ok(logged_out(
         &session,
         &cookies,
+        "/login",
         "You have been logged out everywhere",
     ))
 }
 
-/// 303 to the login page with the cookie cleared, the session started over
+/// 303 to `location` (the login page, or the start page after a deletion)
+/// with the cookie cleared, the session started over
 /// and the browser's cache of our pages dropped (not its cookies: the flash
 /// message lives in one).
-fn logged_out(session: &Session, cookies: &AuthCookies, message: &str) -> HttpResponse {
+pub fn logged_out(
+    session: &Session,
+    cookies: &AuthCookies,
+    location: &str,
+    message: &str,
+) -> HttpResponse {
     session::restart(session);
     session::set_flash(session, message);
-    see_other("/login")
+    see_other(location)
         .cookie(cookies.cleared())
         .cookie(cookies.refresh_cleared())
         .insert_header(("Clear-Site-Data", HeaderValue::from_static("\"cache\"")))

@@ -22,18 +22,18 @@ pub struct ForgotForm {
 }
 
 fn forgot_page(session: &Session, user: Option<&auth::Authenticated>, email: String) -> FormPage {
-    FormPage {
-        layout: Layout::new("Forgot your password?", session, user),
-        heading: "Forgot your password?",
-        lead: Some("Enter the email address of your account. We will send it a link to choose a new password.".into()),
-        action: "/password/forgot".into(),
-        fields: vec![Field::email("email", "Email", email)],
-        submit: "Send the link",
-        danger: false,
-        summary: None,
-        has_errors: false,
-        back: Some(("/login", "Back to log in")),
-    }
+    FormPage::new(
+        "Forgot your password?",
+        session,
+        user,
+        "/password/forgot",
+        vec![Field::email("email", "Email", email)],
+        "Send the link",
+    )
+    .lead(
+        "Enter the email address of your account. We will send it a link to choose a new password.",
+    )
+    .back("/login", "Back to log in")
 }
 
 pub async fn forgot_form(
@@ -90,21 +90,18 @@ pub fn link_invalid(
 }
 
 fn reset_page(session: &Session, user: Option<&auth::Authenticated>, token: &str) -> FormPage {
-    FormPage {
-        layout: Layout::new("Choose a new password", session, user),
-        heading: "Choose a new password",
-        lead: Some("Every session of the account ends when the password is reset.".into()),
-        action: format!("/password/reset/{token}"),
-        fields: vec![
+    FormPage::new(
+        "Choose a new password",
+        session,
+        user,
+        format!("/password/reset/{token}"),
+        vec![
             Field::new_password("password", "New password", PASSWORD_HINT),
             Field::new_password("password_confirm", "Confirm new password", None),
         ],
-        submit: "Set the new password",
-        danger: false,
-        summary: None,
-        has_errors: false,
-        back: None,
-    }
+        "Set the new password",
+    )
+    .lead("Every session of the account ends when the password is reset.")
 }
 
 pub async fn reset_form(
@@ -169,22 +166,20 @@ pub async fn reset(
 }
 
 fn change_page(session: &Session, user: &auth::Authenticated) -> FormPage {
-    FormPage {
-        layout: Layout::new("Change your password", session, Some(user)),
-        heading: "Change your password",
-        lead: Some("Every other session of your account ends; this one stays logged in.".into()),
-        action: "/me/password".into(),
-        fields: vec![
+    FormPage::new(
+        "Change your password",
+        session,
+        Some(user),
+        "/me/password",
+        vec![
             Field::current_password("current_password", "Current password"),
             Field::new_password("new_password", "New password", PASSWORD_HINT),
             Field::new_password("new_password_confirm", "Confirm new password", None),
         ],
-        submit: "Change password",
-        danger: false,
-        summary: None,
-        has_errors: false,
-        back: Some(("/me", "Back to your account")),
-    }
+        "Change password",
+    )
+    .lead("Every other session of your account ends; this one stays logged in.")
+    .back("/me", "Back to your account")
 }
 
 pub async fn change_form(

@@ -1,11 +1,12 @@
 //! One template for the pages that are a single form: the forgotten and
 //! reset password, the settings, the confirm button of an email link.
 
+use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
-use crate::auth;
+use crate::auth::{self, Authenticated};
 use crate::domain::FieldError;
 use crate::web::AppError;
 use crate::web::page::{Layout, form_again, render};
@@ -84,6 +85,48 @@ pub struct FormPage {
 }
 
 impl FormPage {
+    /// A page titled and headed `title`, its form posting `fields` to
+    /// `action` with the button `submit`.
+    pub fn new(
+        title: &'static str,
+        session: &Session,
+        user: Option<&Authenticated>,
+        action: impl Into<String>,
+        fields: Vec<Field>,
+        submit: &'static str,
+    ) -> Self {
+        Self {
+            layout: Layout::new(title, session, user),
+            heading: title,
+            lead: None,
+            action: action.into(),
+            fields,
+            submit,
+            danger: false,
+            summary: None,
+            has_errors: false,
+            back: None,
+        }
+    }
+
+    /// A paragraph under the heading.
+    pub fn lead(mut self, lead: impl Into<String>) -> Self {
+        self.lead = Some(lead.into());
+        self
+    }
+
+    /// A link under the form.
+    pub fn back(mut self, href: &'static str, text: &'static str) -> Self {
+        self.back = Some((href, text));
+        self
+    }
+
+    /// The button of an action that cannot be undone.
+    pub fn danger(mut self) -> Self {
+        self.danger = true;
+        self
+    }
+
     pub fn show(&self) -> Result<HttpResponse, AppError> {
         render(StatusCode::OK, self)
     }

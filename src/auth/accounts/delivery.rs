@@ -12,7 +12,7 @@ use crate::auth::Error;
 use crate::auth::links::{self, Purpose};
 use crate::auth::outbox::Kind;
 use crate::db::AnyConnection;
-use crate::mail::{Email, Letter, Mailer, Notice, Sent, schedule};
+use crate::mail::{Email, Letter, LinkPurpose, Mailer, Notice, Sent, schedule};
 use crate::models::outbox::{self, Queued};
 use crate::models::user;
 
@@ -181,22 +181,29 @@ fn prepare(
         }));
     };
     let to = message.recipient.as_str();
-    let link = |conn: &mut AnyConnection,
-                purpose: Purpose,
-                new_email: Option<&str>|
-     -> Result<String, Error> {
-        let token = links::issue(
-            conn,
-            account.id,
-            purpose,
-            new_email,
-            rules.ttl(purpose),
-            now,
-        )?;
-        Ok(format!("{base}{}", purpose.path(&token)))
-    };
-    let valid_for = |purpose| Duration::from_secs(u64::try_from(rules.ttl(purpose)).unwrap_or(0));
     let username = account.username.as_str();
+    // A link of `purpose`, made now: older ones of the purpose stop working.
+    let letter = |conn: &mut AnyConnection,
+                  purpose: Purpose,
+                  new_email: Option<&str>|
+     -> Result<Email, Error> {
+        let ttl = rules.ttl(purpose);
+        let token = links::issue(conn, account.id, purpose, new_email, ttl, now)?;
+        let link = format!("{base}{}", purpose.path(&token));
+        let purpose = match purpose {
+            Purpose::ConfirmAddress => LinkPurpose::ConfirmAddress,
+            Purpose::ResetPassword => LinkPurpose::ResetPassword,
+            Purpose::ConfirmNewAddress => LinkPurpose::ConfirmNewAddress,
+        };
+        Letter::Link {
+            purpose,
+            username,
+            link: &link,
+            valid_for: Duration::from_secs(u64::try_from(ttl).unwrap_or(0)),
+        }
+        .compose(to)
+        .map_err(Error::internal)
+    };
     let email = match kind {
         Kind::ConfirmAddress => {
             if account.email_verified || account.email != to {
@@ -204,13 +211,7 @@ fn prepare(
                     "the address is confirmed or no longer the account's",
                 ));
             }
-            let link = link(conn, Purpose::ConfirmAddress, None)?;
-            Letter::ConfirmAddress {
-                username,
-                link: &link,
-                valid_for: valid_for(Purpose::ConfirmAddress),
-            }
-            .compose(to)
+            letter(conn, Purpose::ConfirmAddress, None)?
         }
         Kind::ResetPassword => {
             // Counted once per request, not per try.
@@ -219,33 +220,21 @@ fn prepare(
                     "the account's reset emails are past the limit",
                 ));
             }
-            let link = link(conn, Purpose::ResetPassword, None)?;
-            Letter::ResetPassword {
-                username,
-                link: &link,
-                valid_for: valid_for(Purpose::ResetPassword),
-            }
-            .compose(to)
+            letter(conn, Purpose::ResetPassword, None)?
         }
-        Kind::ConfirmNewAddress => {
-            let link = link(conn, Purpose::ConfirmNewAddress, Some(to))?;
-            Letter::ConfirmNewAddress {
-                username,
-                link: &link,
-                valid_for: valid_for(Purpose::ConfirmNewAddress),
-            }
-            .compose(to)
-        }
+        Kind::ConfirmNewAddress => letter(conn, Purpose::ConfirmNewAddress, Some(to))?,
         Kind::PasswordChanged | Kind::PasswordReset => Letter::Notice(Notice::PasswordChanged {
             username,
             reset: kind == Kind::PasswordReset,
         })
-        .compose(to),
+        .compose(to)
+        .map_err(Error::internal)?,
         Kind::EmailChanged => Letter::Notice(Notice::EmailChanged {
             username,
             new_email: message.new_email.as_deref().unwrap_or(&account.email),
         })
-        .compose(to),
+        .compose(to)
+        .map_err(Error::internal)?,
     };
-    email.map(Prepared::Send).map_err(Error::internal)
+    Ok(Prepared::Send(email))
 }
