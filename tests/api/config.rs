@@ -21,6 +21,8 @@ backend_tests!(
     running_without_a_subcommand_serves_the_app,
     cookies_are_marked_secure_when_configured,
     cookies_are_marked_secure_by_default,
+    unreadable_mail_settings_are_refused_at_start,
+    a_public_bind_without_a_public_url_warns_once,
 );
 
 /// Asserts that `serve` with `var=value` exits with status 2 and one line
@@ -157,4 +159,50 @@ fn the_help_lists_the_subcommands() {
             help.stdout
         );
     }
+}
+
+async fn unreadable_mail_settings_are_refused_at_start(backend: Backend) {
+    for (var, value) in [
+        ("GATEHOUSE_PUBLIC_URL", "auth.example.com"),
+        ("GATEHOUSE_PUBLIC_URL", "https://auth.example.com/?next=1"),
+        ("GATEHOUSE_SMTP_URL", "mail.example.com:25"),
+        (
+            "GATEHOUSE_SMTP_URL",
+            "smtp://mail.example.com?tls=sometimes",
+        ),
+        ("GATEHOUSE_SMTP_CA_FILE", "/nonexistent/ca.pem"),
+        ("GATEHOUSE_MAIL_FROM", "nobody at all"),
+        ("GATEHOUSE_VERIFY_TTL", "soon"),
+        ("GATEHOUSE_RESET_TTL", "0s"),
+        ("GATEHOUSE_RESET_LIMIT", "3"),
+        ("GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "perhaps"),
+    ] {
+        assert_refused(&backend, var, value);
+    }
+}
+
+async fn a_public_bind_without_a_public_url_warns_once(backend: Backend) {
+    const WARNING: &str = "GATEHOUSE_PUBLIC_URL is not set";
+    let public = TestApp::builder(backend.clone())
+        .env("GATEHOUSE_BIND", "0.0.0.0:0")
+        .spawn()
+        .await;
+    assert_eq!(
+        public.logs().matches(WARNING).count(),
+        1,
+        "{}",
+        public.logs()
+    );
+    let loopback = TestApp::spawn(backend.clone()).await;
+    assert!(!loopback.logs().contains(WARNING), "{}", loopback.logs());
+    let configured = TestApp::builder(backend)
+        .env("GATEHOUSE_BIND", "0.0.0.0:0")
+        .env("GATEHOUSE_PUBLIC_URL", "https://auth.example.test")
+        .spawn()
+        .await;
+    assert!(
+        !configured.logs().contains(WARNING),
+        "{}",
+        configured.logs()
+    );
 }
