@@ -71,6 +71,7 @@ macro_rules! backend_tests {
 }
 
 mod account;
+mod account_settings;
 mod api;
 mod concurrency;
 mod config;
@@ -94,6 +95,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod methods;
+mod password_reset;
 mod register;
 mod request_logs;
 mod resilience;
