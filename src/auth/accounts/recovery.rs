@@ -24,15 +24,24 @@ impl Accounts {
     /// here: the sender finds out, off the request path, so the answer and
     /// its timing are the same for every address.
     pub async fn request_password_reset(&self, email: &str, client: Client) -> Result<(), Error> {
-        let email = Email::parse(email).map_err(|e| Error::Invalid(vec![e]))?;
+        // A malformed address counts against the client's limit too; it is
+        // refused after the count commits.
+        let parsed = Email::parse(email).map(|e| e.as_str().to_owned());
         let throttle = self.throttle;
-        self.count(move |conn| {
-            let now = unix_now();
-            throttle.count_forgot(conn, client, now)?;
-            outbox::queue(conn, Kind::ResetPassword, None, email.as_str(), None, now)?;
-            Ok(())
-        })
-        .await?;
+        let queued = self
+            .count(move |conn| {
+                let now = unix_now();
+                throttle.count_forgot(conn, client, now)?;
+                match parsed {
+                    Ok(email) => {
+                        outbox::queue(conn, Kind::ResetPassword, None, &email, None, now)?;
+                        Ok(Ok(()))
+                    }
+                    Err(invalid) => Ok(Err(invalid)),
+                }
+            })
+            .await?;
+        queued.map_err(|invalid| Error::Invalid(vec![invalid]))?;
         self.mail_queued.notify_one();
         Ok(())
     }

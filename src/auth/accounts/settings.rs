@@ -141,9 +141,13 @@ impl Accounts {
                 message: "This is already your email address",
             }]));
         }
+        // The password first: a session alone does not learn which
+        // addresses have accounts. The address is checked again when the
+        // link is used.
+        let (stored, attempt) = self
+            .check_current_password(user.id, current_password, client, presence)
+            .await?;
         let (wanted, id) = (email.as_str().to_owned(), user.id);
-        // Checked before hashing, as at registration; checked again when
-        // the link is used.
         if self
             .db
             .run(move |conn| Ok(user::email_taken_by_other(conn, &wanted, id)?))
@@ -151,9 +155,6 @@ impl Accounts {
         {
             return Err(Error::Conflict(Taken::Email));
         }
-        let (stored, attempt) = self
-            .check_current_password(user.id, current_password, client, presence)
-            .await?;
         let (throttle, wanted) = (self.throttle, email.as_str().to_owned());
         self.db
             .write(move |conn| {

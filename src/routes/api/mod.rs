@@ -116,8 +116,12 @@ pub async fn resend_confirmation(
     accounts: web::Data<Accounts>,
     ApiUser { auth, .. }: ApiUser,
 ) -> Result<HttpResponse, ApiError> {
-    accounts.resend_confirmation(auth.user.id).await?;
-    Ok(HttpResponse::Accepted().finish())
+    let detail = if accounts.resend_confirmation(auth.user.id).await? {
+        "We have sent a new confirmation link"
+    } else {
+        "Your email address is confirmed already"
+    };
+    Ok(HttpResponse::Accepted().json(json!({ "detail": detail })))
 }
 
 /// 202 for every address, known or not.
@@ -128,7 +132,9 @@ pub async fn forgot_password(
 ) -> Result<HttpResponse, ApiError> {
     let [email] = string_fields(&body, ["email"], true)?;
     accounts.request_password_reset(&email, client).await?;
-    Ok(HttpResponse::Accepted().finish())
+    Ok(HttpResponse::Accepted().json(json!({
+        "detail": "If an account exists for that address, we have sent it a link to reset the password."
+    })))
 }
 
 pub async fn reset_password(
