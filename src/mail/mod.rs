@@ -115,13 +115,25 @@ impl Mailer {
             .body(email.text.clone())
             .map_err(|error| permanent(format!("cannot build the message: {error}")))?;
         match &self.transport {
-            Transport::Smtp(smtp) => match smtp.send(message).await {
-                Ok(_) => Ok(Sent::Smtp),
-                Err(error) => Err(SendError {
-                    permanent: error.is_permanent(),
-                    reason: error.to_string(),
-                }),
-            },
+            // lettre's timeout covers only the connect: the whole
+            // conversation is bounded here, so a server that stops
+            // answering fails the try (well within the sender's lease).
+            Transport::Smtp(smtp) => {
+                match tokio::time::timeout(SMTP_TIMEOUT, smtp.send(message)).await {
+                    Ok(Ok(_)) => Ok(Sent::Smtp),
+                    Ok(Err(error)) => Err(SendError {
+                        permanent: error.is_permanent(),
+                        reason: error.to_string(),
+                    }),
+                    Err(_) => Err(SendError {
+                        permanent: false,
+                        reason: format!(
+                            "the SMTP server did not finish the conversation within {}s",
+                            SMTP_TIMEOUT.as_secs()
+                        ),
+                    }),
+                }
+            }
             Transport::Files(files, dir) => match files.send(message).await {
                 Ok(id) => Ok(Sent::File(dir.join(format!("{id}.eml")))),
                 Err(error) => Err(SendError {
