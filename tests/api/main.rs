@@ -95,6 +95,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod methods;
+mod outbox;
 mod password_reset;
 mod register;
 mod request_logs;

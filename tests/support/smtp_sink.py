@@ -21,7 +21,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 class Sink:
     def __init__(self, directory):
         self.directory = directory
-        self.count = 0
+        # A server started again on the folder (a resumed one) numbers on
+        # after what it received before, never over it.
+        self.count = sum(1 for name in os.listdir(directory) if name.endswith(".eml"))
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
@@ -43,7 +45,9 @@ def authenticator(user, password):
             and auth_data.login.decode() == user
             and auth_data.password.decode() == password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd itself answers a refused login (535);
+        # with its default it would leave the client waiting for an answer.
+        return AuthResult(success=ok, handled=False)
 
     return check
 
