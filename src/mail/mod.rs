@@ -122,7 +122,7 @@ impl Mailer {
                 match tokio::time::timeout(SMTP_TIMEOUT, smtp.send(message)).await {
                     Ok(Ok(_)) => Ok(Sent::Smtp),
                     Ok(Err(error)) => Err(SendError {
-                        permanent: error.is_permanent(),
+                        permanent: gives_up(&error),
                         reason: error.to_string(),
                     }),
                     Err(_) => Err(SendError {
@@ -172,4 +172,15 @@ fn trusting(
         (_, Some("opportunistic")) => builder.tls(Tls::Opportunistic(parameters()?)),
         _ => builder,
     })
+}
+
+/// Whether an SMTP failure ends the message's tries: a permanent refusal
+/// of the message or its recipient does, but not one of the login (`53x`:
+/// the credentials are the operator's to fix, and the mail waits for it).
+fn gives_up(error: &lettre::transport::smtp::Error) -> bool {
+    use lettre::transport::smtp::response::Category;
+    error.is_permanent()
+        && !error
+            .status()
+            .is_some_and(|code| code.category == Category::Unspecified3)
 }

@@ -521,7 +521,7 @@ async fn smtp_with_a_login_gets_the_mail_and_the_password_stays_out_of_the_log(b
     assert!(!logs.contains(PASSWORD), "{logs}");
 }
 
-async fn a_wrong_smtp_password_sends_nothing_and_is_logged_without_it(backend: Backend) {
+async fn a_wrong_smtp_password_keeps_the_mail_until_the_login_is_fixed(backend: Backend) {
     const WRONG: &str = "wrong-pass-42";
     let Some(smtp) = SmtpServer::start_with_login("mailer", "s3cret-pass") else {
         return;
@@ -556,10 +556,23 @@ async fn a_wrong_smtp_password_sends_nothing_and_is_logged_without_it(backend: B
         failure.contains("WARN") || failure.contains("ERROR"),
         "{failure}"
     );
+    assert!(
+        failure.contains("WARN"),
+        "a refused login is retried: {failure}"
+    );
     assert!(smtp.mailbox().messages().is_empty());
     let logs = app.logs();
     assert!(!logs.contains(WRONG), "{logs}");
     assert!(!logs.contains("s3cret-pass"), "{logs}");
+
+    // The operator fixes the password and restarts: the mail was kept.
+    let fixed = app
+        .builder_on_this_database()
+        .env("GATEHOUSE_SMTP_URL", &smtp.url());
+    drop(app);
+    let app = fixed.spawn().await;
+    smtp.mailbox().wait_for(&user.email, CONFIRM).await;
+    assert!(!app.logs().contains("s3cret-pass"));
 }
 
 async fn without_smtp_mail_is_written_to_the_mail_folder(backend: Backend) {
@@ -711,7 +724,7 @@ backend_tests! {
         mail_queued_while_smtp_is_down_is_sent_once_after_a_restart,
         several_waiting_mails_survive_a_restart_onto_a_working_smtp_server,
         smtp_with_a_login_gets_the_mail_and_the_password_stays_out_of_the_log,
-        a_wrong_smtp_password_sends_nothing_and_is_logged_without_it,
+        a_wrong_smtp_password_keeps_the_mail_until_the_login_is_fixed,
         without_smtp_mail_is_written_to_the_mail_folder,
         no_log_line_shows_a_link_token;
     multi_thread:
