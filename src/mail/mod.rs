@@ -12,7 +12,7 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use messages::{Letter, LinkPurpose, Notice};
 
@@ -48,7 +48,8 @@ pub struct SendError {
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// `.eml` files in this folder.
+    Files(PathBuf),
 }
 
 pub struct Mailer {
@@ -74,10 +75,7 @@ impl Mailer {
                         settings.mail_dir.display()
                     )
                 })?;
-                Transport::Files(
-                    AsyncFileTransport::new(&settings.mail_dir),
-                    settings.mail_dir.clone(),
-                )
+                Transport::Files(settings.mail_dir.clone())
             }
         };
         Ok(Self {
@@ -90,7 +88,7 @@ impl Mailer {
     pub fn describe(&self, settings: &MailSettings) -> String {
         match (&self.transport, &settings.smtp_url) {
             (Transport::Smtp(_), Some(url)) => format!("{url:?}"),
-            (Transport::Files(_, dir), _) => format!(".eml files in {}", dir.display()),
+            (Transport::Files(dir), _) => format!(".eml files in {}", dir.display()),
             (Transport::Smtp(_), None) => "SMTP".into(),
         }
     }
@@ -134,15 +132,30 @@ impl Mailer {
                     }),
                 }
             }
-            Transport::Files(files, dir) => match files.send(message).await {
-                Ok(id) => Ok(Sent::File(dir.join(format!("{id}.eml")))),
-                Err(error) => Err(SendError {
-                    permanent: false,
-                    reason: error.to_string(),
-                }),
-            },
+            Transport::Files(dir) => {
+                let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+                let bytes = message.formatted();
+                let written = path.clone();
+                tokio::task::spawn_blocking(move || write_whole(&written, &bytes))
+                    .await
+                    .map_err(|error| error.to_string())
+                    .and_then(|result| result.map_err(|error| error.to_string()))
+                    .map(|()| Sent::File(path))
+                    .map_err(|reason| SendError {
+                        permanent: false,
+                        reason,
+                    })
+            }
         }
     }
+}
+
+/// Writes `bytes` to `path` under a temporary name first, then renames it:
+/// whoever reads the folder sees whole messages only.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let partial = path.with_extension("eml.part");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
 }
 
 /// The transport of `url` with its TLS trusting the certificates in `ca`
