@@ -2,16 +2,17 @@
 //! the address by a link to the new one, deleting the account, on pages
 //! and through the API.
 
-use reqwest::header::CACHE_CONTROL;
 use reqwest::{Response, StatusCode};
-use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Browser, CookieUser, EMAIL_TAKEN, PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT,
-    PASSWORDS_DIFFER, TestApp, TestMail, TestUser, assert_api_unauthorized, assert_field_error,
-    assert_password_inputs_are_empty, assert_redirects_to, csrf_from, form_with_action,
-    input_named, json_body, validation_errors,
+    ADDRESS_CHANGED_MAIL, Backend, Browser, CONFIRM_MAIL, CookieUser, EMAIL_TAKEN, LINK_INVALID,
+    NEW_ADDRESS_MAIL, PASSWORD_CHANGED_MAIL, PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT,
+    PASSWORDS_DIFFER, RESET_MAIL, TestApp, TestUser, assert_api_login, assert_api_unauthorized,
+    assert_error_for, assert_field_error, assert_form_error, assert_form_error_at, assert_input,
+    assert_no_store, assert_password_inputs_are_empty, assert_redirects_to, csrf_from,
+    form_with_action, fresh_address, fresh_password, input_value, links_to, spawn_with_mail,
+    validation_errors,
 };
 
 backend_tests!(
@@ -39,158 +40,38 @@ backend_tests!(
 const PASSWORD_PAGE: &str = "/me/password";
 const EMAIL_PAGE: &str = "/me/email";
 const DELETE_PAGE: &str = "/me/delete";
-const CHANGED_MAIL: &str = "Your gatehouse password was changed";
-const NEW_ADDRESS_MAIL: &str = "Confirm your new email address";
-const ADDRESS_CHANGED_MAIL: &str = "Your gatehouse email address was changed";
-const CONFIRM_MAIL: &str = "Confirm your email address";
-const RESET_MAIL: &str = "Reset your gatehouse password";
 const PASSWORD_CHANGED_FLASH: &str = "Your password has been changed";
 const DELETED_FLASH: &str = "Your account has been deleted";
 const WRONG_CURRENT: &str = "Current password is incorrect";
-const LINK_INVALID: &str = "This link is invalid or has expired";
-
-fn fresh_password() -> String {
-    format!("new-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn fresh_address() -> String {
-    format!(
-        "moved-{}@example.org",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// Opens `page` and posts its form with `fields` and the page's CSRF token.
-async fn submit(browser: &Browser, page: &str, fields: &[(&str, &str)]) -> Response {
-    let csrf = browser.csrf_token_from(page).await;
-    let mut form: Vec<(&str, &str)> = fields.to_vec();
-    form.push(("csrf_token", csrf.as_str()));
-    browser.post_form(page, &form).await
-}
 
 async fn change_password(browser: &Browser, current: &str, new: &str, confirm: &str) -> Response {
-    submit(
-        browser,
-        PASSWORD_PAGE,
-        &[
-            ("current_password", current),
-            ("new_password", new),
-            ("new_password_confirm", confirm),
-        ],
-    )
-    .await
-}
-
-async fn change_email(browser: &Browser, new_email: &str, current: &str) -> Response {
-    submit(
-        browser,
-        EMAIL_PAGE,
-        &[("new_email", new_email), ("current_password", current)],
-    )
-    .await
+    browser
+        .submit_form(
+            PASSWORD_PAGE,
+            &[
+                ("current_password", current),
+                ("new_password", new),
+                ("new_password_confirm", confirm),
+            ],
+        )
+        .await
 }
 
 async fn delete_account(browser: &Browser, current: &str) -> Response {
-    submit(browser, DELETE_PAGE, &[("current_password", current)]).await
-}
-
-/// Presses the button of an address link's page.
-async fn confirm_link(browser: &Browser, path: &str) -> Response {
-    let page = browser.get(path).await;
-    assert_eq!(page.status(), StatusCode::OK, "GET {path}");
-    let html = page.text().await.expect("body");
-    let form = form_with_action(&html, path).unwrap_or_else(|| panic!("no button:\n{html}"));
     browser
-        .post_form(path, &[("csrf_token", csrf_from(&form).as_str())])
+        .submit_form(DELETE_PAGE, &[("current_password", current)])
         .await
 }
 
-async fn page_text(browser: &Browser, path: &str) -> String {
-    let response = browser.get(path).await;
-    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-    response.text().await.expect("body")
-}
-
-fn links_to(html: &str, href: &str) -> bool {
-    let selector = Selector::parse("a[href]").expect("selector");
-    Html::parse_document(html)
-        .select(&selector)
-        .any(|a| a.value().attr("href") == Some(href))
-}
-
-/// The message shown at the field `name`: the element its
-/// `aria-describedby` names, on an input marked invalid.
-fn field_message(html: &str, name: &str) -> Option<String> {
-    let input = input_named(html, name)?;
-    if input.attr("aria-invalid") != Some("true") {
-        return None;
-    }
-    let id = input.attr("aria-describedby")?;
-    let selector = Selector::parse(&format!("[id=\"{id}\"]")).expect("selector");
-    Html::parse_document(html)
-        .select(&selector)
-        .next()
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-}
-
-/// Asserts a 422 page with `message` at `field`; returns the page.
-async fn assert_form_error(response: Response, field: &str, message: &str) -> String {
-    let status = response.status();
-    let html = response.text().await.expect("body");
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
-    assert_eq!(
-        field_message(&html, field).as_deref(),
-        Some(message),
-        "at {field}:\n{html}"
-    );
-    assert_password_inputs_are_empty(&html);
-    html
-}
-
-async fn api_session(app: &TestApp, email: &str, password: &str) -> (String, String) {
-    let body = json_body(
-        app.api_login(&json!({ "email": email, "password": password }))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    (
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned(),
-        body["refresh_token"]
-            .as_str()
-            .expect("refresh_token")
-            .to_owned(),
-    )
-}
-
-async fn api_refresh(app: &TestApp, refresh_token: &str) -> StatusCode {
-    app.api_post_json("/api/refresh", &json!({ "refresh_token": refresh_token }))
-        .await
-        .status()
-}
-
-async fn api_login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
-    app.api_login(&json!({ "email": email, "password": password }))
-        .await
-        .status()
-}
-
-async fn api_me(app: &TestApp, token: &str) -> Value {
-    json_body(app.api_me(token).await, StatusCode::OK).await
-}
-
-async fn api_change_password(browser: &Browser, token: Option<&str>, body: &Value) -> Response {
-    let mut request = browser
-        .client
-        .post(browser.url("/api/me/password"))
-        .json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("POST")
+/// Logs `user` in elsewhere, in a browser and through the API, and uses
+/// both; returns the browser and the API's access and refresh tokens.
+async fn logged_in_elsewhere(app: &TestApp, user: &TestUser) -> (CookieUser, String, String) {
+    let elsewhere = app.new_browser().log_in_as(user).await;
+    let (access, refresh) = app.api_session(&user.email, &user.password).await;
+    // Both in use, as the server may remember them.
+    elsewhere.me().await;
+    assert_eq!(app.api_me(&access).await.status(), StatusCode::OK);
+    (elsewhere, access, refresh)
 }
 
 async fn api_delete_me(browser: &Browser, token: Option<&str>, body: &Value) -> Response {
@@ -204,20 +85,8 @@ async fn api_delete_me(browser: &Browser, token: Option<&str>, body: &Value) -> 
 /// A field a form must have: its name, `type` and `autocomplete`.
 type Expected = (&'static str, &'static str, &'static str);
 
-fn assert_no_store(response: &Response, what: &str) {
-    assert_eq!(
-        response
-            .headers()
-            .get(CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok()),
-        Some("no-store"),
-        "Cache-Control of {what}"
-    );
-}
-
 async fn the_account_page_shows_the_account_and_links_to_its_settings(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let html = owner.me().await;
     for href in ["/me/password", "/me/email", "/me/sessions", "/me/delete"] {
@@ -229,7 +98,7 @@ async fn the_account_page_shows_the_account_and_links_to_its_settings(backend: B
         .mailbox()
         .wait_for(&owner.user.email, CONFIRM_MAIL)
         .await;
-    assert_redirects_to(&confirm_link(&owner, &letter.link_path()).await, "/me");
+    assert_redirects_to(&owner.press_button(&letter.link_path()).await, "/me");
     let _flash = owner.me().await;
     let html = owner.me().await;
     assert!(html.contains("Confirmed"), "{html}");
@@ -295,22 +164,14 @@ async fn the_settings_pages_are_not_stored_and_their_forms_carry_the_csrf_token(
         let form = form_with_action(&html, page).unwrap_or_else(|| panic!("no form:\n{html}"));
         assert!(!csrf_from(&form).is_empty());
         for (name, kind, autocomplete) in fields {
-            let input = input_named(&form, name).unwrap_or_else(|| panic!("no {name} on {page}"));
-            assert_eq!(input.attr("type"), Some(*kind), "{}", input.html);
-            assert_eq!(
-                input.attr("autocomplete"),
-                Some(*autocomplete),
-                "{}",
-                input.html
-            );
+            assert_input(&form, name, kind, autocomplete);
         }
     }
     assert_no_store(&owner.get_me().await, "/me");
 }
 
 async fn settings_posts_without_the_csrf_token_are_forbidden_and_change_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let new = fresh_password();
@@ -354,30 +215,22 @@ async fn settings_posts_without_the_csrf_token_are_forbidden_and_change_nothing(
     }
 
     owner.me().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::UNAUTHORIZED).await;
     // A change asked for afterwards with the token is the only one mailed.
-    assert_redirects_to(&change_email(&owner, &wanted, &user.password).await, "/me");
+    assert_redirects_to(
+        &owner.change_email_via_form(&wanted, &user.password).await,
+        "/me",
+    );
     mail.mailbox().wait_for(&wanted, NEW_ADDRESS_MAIL).await;
     assert!(mail.mailbox().to(&unwanted, "").is_empty());
 }
 
 async fn changing_the_password_keeps_this_session_and_ends_the_others(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
-    let elsewhere = app.new_browser().log_in_as(&user).await;
-    let (access, refresh) = api_session(&app, &user.email, &user.password).await;
-    // Both in use, as the server may remember them.
-    elsewhere.me().await;
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::OK);
+    let (elsewhere, access, refresh) = logged_in_elsewhere(&app, &user).await;
 
     let new = fresh_password();
     let changed = change_password(&owner, &user.password, &new, &new).await;
@@ -387,17 +240,16 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others(backend: B
     owner.me().await;
 
     elsewhere.assert_logged_out().await;
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(api_refresh(&app, &refresh).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_api_session_ended(&access, &refresh).await;
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
     assert_redirects_to(
         &app.new_browser().login_via_form(&user.email, &new).await,
         "/me",
     );
-    let notice = mail.mailbox().wait_for(&user.email, CHANGED_MAIL).await;
+    let notice = mail
+        .mailbox()
+        .wait_for(&user.email, PASSWORD_CHANGED_MAIL)
+        .await;
     assert!(!notice.body.contains(&new), "the notice shows no password");
     // This browser is still logged in after all that.
     owner.me().await;
@@ -416,14 +268,8 @@ async fn a_wrong_current_password_is_refused_at_its_field_and_changes_nothing(ba
 
     owner.me().await;
     elsewhere.me().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::UNAUTHORIZED).await;
 }
 
 /// A server with the login limits on and two failed logins allowed.
@@ -435,6 +281,15 @@ async fn strict_app(backend: Backend) -> TestApp {
         .await
 }
 
+/// Asserts that the login form refuses `user`'s right password with a 429.
+async fn assert_login_throttled(app: &TestApp, user: &TestUser) {
+    let login = app
+        .new_browser()
+        .login_via_form(&user.email, &user.password)
+        .await;
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 async fn wrong_current_passwords_on_the_password_form_count_as_failed_logins(backend: Backend) {
     let app = strict_app(backend).await;
     let owner = app.register_cookie_user().await;
@@ -444,11 +299,7 @@ async fn wrong_current_passwords_on_the_password_form_count_as_failed_logins(bac
         let refused = change_password(&owner, "not-my-password", &new, &new).await;
         assert_form_error(refused, "current_password", WRONG_CURRENT).await;
     }
-    let login = app
-        .new_browser()
-        .login_via_form(&user.email, &user.password)
-        .await;
-    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_login_throttled(&app, &user).await;
 }
 
 async fn wrong_current_passwords_on_the_email_and_delete_forms_count_as_failed_logins(
@@ -457,15 +308,13 @@ async fn wrong_current_passwords_on_the_email_and_delete_forms_count_as_failed_l
     let app = strict_app(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
-    let refused = change_email(&owner, &fresh_address(), "not-my-password").await;
+    let refused = owner
+        .change_email_via_form(&fresh_address(), "not-my-password")
+        .await;
     assert_form_error(refused, "current_password", WRONG_CURRENT).await;
     let refused = delete_account(&owner, "not-my-password").await;
     assert_form_error(refused, "current_password", WRONG_CURRENT).await;
-    let login = app
-        .new_browser()
-        .login_via_form(&user.email, &user.password)
-        .await;
-    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_login_throttled(&app, &user).await;
     owner.me().await;
 }
 
@@ -484,9 +333,7 @@ async fn the_new_password_follows_the_registration_rules(backend: Backend) {
     let differ = change_password(&owner, current, &new, &other).await;
     assert_form_error(differ, "new_password_confirm", PASSWORDS_DIFFER).await;
     let common = change_password(&owner, current, "password123", "password123").await;
-    assert_eq!(common.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = common.text().await.expect("body");
-    assert!(field_message(&html, "new_password").is_some(), "{html}");
+    assert_form_error_at(common, "new_password").await;
 
     for tried in [
         "short",
@@ -495,38 +342,24 @@ async fn the_new_password_follows_the_registration_rules(backend: Backend) {
         other.as_str(),
         "password123",
     ] {
-        assert_eq!(
-            api_login_status(&app, &user.email, tried).await,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_api_login(&app, &user.email, tried, StatusCode::UNAUTHORIZED).await;
     }
-    assert_eq!(
-        api_login_status(&app, &user.email, current).await,
-        StatusCode::OK
-    );
+    assert_api_login(&app, &user.email, current, StatusCode::OK).await;
     owner.me().await;
 }
 
 async fn a_password_change_voids_earlier_reset_and_change_of_address_links(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let stranger = app.new_browser();
-    let csrf = stranger.csrf_token_from("/password/forgot").await;
-    let asked = stranger
-        .post_form(
-            "/password/forgot",
-            &[
-                ("email", user.email.as_str()),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
-        .await;
-    assert_redirects_to(&asked, "/login");
+    assert_redirects_to(&stranger.forgot_via_form(&user.email).await, "/login");
     let reset = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
     let moved = fresh_address();
-    assert_redirects_to(&change_email(&owner, &moved, &user.password).await, "/me");
+    assert_redirects_to(
+        &owner.change_email_via_form(&moved, &user.password).await,
+        "/me",
+    );
     let change = mail.mailbox().wait_for(&moved, NEW_ADDRESS_MAIL).await;
     assert_eq!(app.get(&reset.link_path()).await.status(), StatusCode::OK);
     assert_eq!(app.get(&change.link_path()).await.status(), StatusCode::OK);
@@ -542,95 +375,63 @@ async fn a_password_change_voids_earlier_reset_and_change_of_address_links(backe
         assert_eq!(page.status(), StatusCode::BAD_REQUEST, "{}", link.subject);
         assert!(page.text().await.expect("body").contains(LINK_INVALID));
     }
-    let csrf = stranger.csrf_token_from("/password/forgot").await;
     let intruder = fresh_password();
     let posted = stranger
-        .post_form(
+        .post_blind(
             &reset.link_path(),
-            &[
-                ("password", intruder.as_str()),
-                ("password_confirm", intruder.as_str()),
-                ("csrf_token", csrf.as_str()),
-            ],
+            &[("password", &intruder), ("password_confirm", &intruder)],
         )
         .await;
     assert_eq!(posted.status(), StatusCode::BAD_REQUEST);
-    let pressed = stranger
-        .post_form(&change.link_path(), &[("csrf_token", csrf.as_str())])
-        .await;
+    let pressed = stranger.post_blind(&change.link_path(), &[]).await;
     assert_eq!(pressed.status(), StatusCode::BAD_REQUEST);
 
-    assert_eq!(
-        api_login_status(&app, &user.email, &intruder).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &intruder, StatusCode::UNAUTHORIZED).await;
     let token = app.login_via_api(&user.email, &new).await;
-    assert_eq!(api_me(&app, &token).await["email"], user.email.as_str());
+    assert_eq!(app.api_me_json(&token).await["email"], user.email.as_str());
 }
 
 async fn changing_the_address_waits_for_the_link_sent_to_the_new_one(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let token = app.login_via_api(&user.email, &user.password).await;
     let moved = fresh_address();
 
-    let asked = change_email(&owner, &moved, &user.password).await;
+    let asked = owner.change_email_via_form(&moved, &user.password).await;
     assert_redirects_to(&asked, "/me");
     let html = owner.me().await;
     assert!(
         html.contains(&format!("We have sent a confirmation link to {moved}")),
         "{html}"
     );
-    assert_eq!(api_me(&app, &token).await["email"], user.email.as_str());
+    assert_eq!(app.api_me_json(&token).await["email"], user.email.as_str());
 
     let letter = mail.mailbox().wait_for(&moved, NEW_ADDRESS_MAIL).await;
     assert!(letter.subject.contains("gatehouse"), "{}", letter.subject);
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/verify-email/", app.address)),
-        "{}",
-        letter.link()
-    );
+    letter.assert_link_starts_with(&format!("{}/verify-email/", app.address));
     // Opening the link (anywhere, twice) changes nothing.
     let elsewhere = app.new_browser();
     for _ in 0..2 {
-        let page = elsewhere.get(&letter.link_path()).await;
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.expect("body");
-        assert!(
-            form_with_action(&html, &letter.link_path()).is_some(),
-            "{html}"
-        );
+        elsewhere.form_at(&letter.link_path()).await;
     }
     owner.me().await;
-    assert_eq!(
-        api_login_status(&app, &moved, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &moved, &user.password, StatusCode::UNAUTHORIZED).await;
 
     // The button does.
-    assert_redirects_to(&confirm_link(&elsewhere, &letter.link_path()).await, "/me");
-    let me = api_me(&app, &token).await;
+    assert_redirects_to(&elsewhere.press_button(&letter.link_path()).await, "/me");
+    let me = app.api_me_json(&token).await;
     assert_eq!(me["email"], moved.as_str());
     assert_eq!(me["email_verified"], true);
     let _flash = owner.get_me().await;
-    let html = page_text(&owner, "/me").await;
+    let html = owner.page_text("/me").await;
     assert!(html.contains(&moved), "{html}");
     assert!(!html.contains(&user.email), "{html}");
     assert!(html.contains("Confirmed"), "{html}");
     assert!(!html.to_lowercase().contains("not confirmed"), "{html}");
 
-    assert_eq!(
-        api_login_status(&app, &moved, &user.password).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &moved, &user.password, StatusCode::OK).await;
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
     let notice = mail
         .mailbox()
         .wait_for(&user.email, ADDRESS_CHANGED_MAIL)
@@ -643,15 +444,14 @@ async fn changing_the_address_waits_for_the_link_sent_to_the_new_one(backend: Ba
 }
 
 async fn changing_to_a_taken_address_is_refused(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let other = TestUser::generate();
     app.register_via_api(&other).await;
 
     for taken in [other.email.clone(), other.email.to_uppercase()] {
-        let refused = change_email(&owner, &taken, &user.password).await;
+        let refused = owner.change_email_via_form(&taken, &user.password).await;
         assert_eq!(refused.status(), StatusCode::CONFLICT);
         let html = refused.text().await.expect("body");
         assert!(html.contains(EMAIL_TAKEN), "{html}");
@@ -659,19 +459,24 @@ async fn changing_to_a_taken_address_is_refused(backend: Backend) {
     }
     // A free address asked for afterwards is the only one mailed.
     let free = fresh_address();
-    assert_redirects_to(&change_email(&owner, &free, &user.password).await, "/me");
+    assert_redirects_to(
+        &owner.change_email_via_form(&free, &user.password).await,
+        "/me",
+    );
     mail.mailbox().wait_for(&free, NEW_ADDRESS_MAIL).await;
     assert!(mail.mailbox().to(&other.email, NEW_ADDRESS_MAIL).is_empty());
     owner.me().await;
 }
 
 async fn an_address_taken_before_the_confirmation_is_refused_and_changes_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let moved = fresh_address();
-    assert_redirects_to(&change_email(&owner, &moved, &user.password).await, "/me");
+    assert_redirects_to(
+        &owner.change_email_via_form(&moved, &user.password).await,
+        "/me",
+    );
     let letter = mail.mailbox().wait_for(&moved, NEW_ADDRESS_MAIL).await;
 
     // Someone registers the address meanwhile.
@@ -680,15 +485,12 @@ async fn an_address_taken_before_the_confirmation_is_refused_and_changes_nothing
         ..TestUser::generate()
     };
     app.register_via_api(&squatter).await;
-    let refused = confirm_link(&owner, &letter.link_path()).await;
+    let refused = owner.press_button(&letter.link_path()).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     let html = refused.text().await.expect("body");
     assert!(html.contains(EMAIL_TAKEN), "{html}");
     owner.me().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
 
     // Once the address is free again, the same link works.
     let squatter_token = app.login_via_api(&squatter.email, &squatter.password).await;
@@ -699,20 +501,13 @@ async fn an_address_taken_before_the_confirmation_is_refused_and_changes_nothing
     )
     .await;
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
-    assert_redirects_to(&confirm_link(&owner, &letter.link_path()).await, "/me");
+    assert_redirects_to(&owner.press_button(&letter.link_path()).await, "/me");
     let token = app.login_via_api(&moved, &user.password).await;
-    assert_eq!(api_me(&app, &token).await["email"], moved.as_str());
+    assert_eq!(app.api_me_json(&token).await["email"], moved.as_str());
 
     // One notice to the old address, for the change that happened: mail
     // asked for later has arrived, so nothing else is on its way.
-    let browser = app.new_browser();
-    let csrf = browser.csrf_token_from("/password/forgot").await;
-    let asked = browser
-        .post_form(
-            "/password/forgot",
-            &[("email", moved.as_str()), ("csrf_token", csrf.as_str())],
-        )
-        .await;
+    let asked = app.new_browser().forgot_via_form(&moved).await;
     assert_redirects_to(&asked, "/login");
     mail.mailbox().wait_for(&moved, RESET_MAIL).await;
     assert_eq!(
@@ -722,52 +517,51 @@ async fn an_address_taken_before_the_confirmation_is_refused_and_changes_nothing
 }
 
 async fn a_wrong_password_or_a_bad_address_on_the_email_form_sends_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     let unwanted = fresh_address();
 
-    let refused = change_email(&owner, &unwanted, "not-my-password").await;
+    let refused = owner
+        .change_email_via_form(&unwanted, "not-my-password")
+        .await;
     let html = assert_form_error(refused, "current_password", WRONG_CURRENT).await;
     assert_eq!(
-        input_named(&html, "new_email").and_then(|i| i.attr("value").map(str::to_owned)),
+        input_value(&html, "new_email"),
         Some(unwanted.clone()),
         "the new address is kept"
     );
-    let bad = change_email(&owner, "not an address", &user.password).await;
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = bad.text().await.expect("body");
-    assert!(field_message(&html, "new_email").is_some(), "{html}");
+    let bad = owner
+        .change_email_via_form("not an address", &user.password)
+        .await;
+    assert_form_error_at(bad, "new_email").await;
 
     let wanted = fresh_address();
-    assert_redirects_to(&change_email(&owner, &wanted, &user.password).await, "/me");
+    assert_redirects_to(
+        &owner.change_email_via_form(&wanted, &user.password).await,
+        "/me",
+    );
     mail.mailbox().wait_for(&wanted, NEW_ADDRESS_MAIL).await;
     assert!(mail.mailbox().to(&unwanted, "").is_empty());
     owner.me().await;
 }
 
 async fn deleting_the_account_ends_everything_and_frees_the_name_and_address(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
-    let elsewhere = app.new_browser().log_in_as(&user).await;
-    let (access, refresh) = api_session(&app, &user.email, &user.password).await;
-    elsewhere.me().await;
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::OK);
+    let (elsewhere, access, refresh) = logged_in_elsewhere(&app, &user).await;
     let bystander = app.new_browser().register_cookie_user().await;
 
     let deleted = delete_account(&owner, &user.password).await;
     assert_redirects_to(&deleted, "/");
-    let home = page_text(&owner, "/").await;
+    let home = owner.page_text("/").await;
     assert!(home.contains(DELETED_FLASH), "{home}");
     assert!(!home.contains("Signed in as"), "{home}");
 
     owner.assert_logged_out().await;
     elsewhere.assert_logged_out().await;
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(api_refresh(&app, &refresh).await, StatusCode::UNAUTHORIZED);
+    app.assert_api_session_ended(&access, &refresh).await;
     let login = app
         .new_browser()
         .login_via_form(&user.email, &user.password)
@@ -798,96 +592,77 @@ async fn a_wrong_password_on_the_delete_form_keeps_the_account(backend: Backend)
     let refused = delete_account(&owner, "not-my-password").await;
     assert_form_error(refused, "current_password", WRONG_CURRENT).await;
     owner.me().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
     let taken = app.new_browser().register_via_form(&user).await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
 }
 
 async fn the_api_changes_the_password_keeping_the_calling_token(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = TestUser::generate();
     app.register_via_api(&user).await;
-    let (caller, caller_refresh) = api_session(&app, &user.email, &user.password).await;
-    let (other, other_refresh) = api_session(&app, &user.email, &user.password).await;
+    let (caller, caller_refresh) = app.api_session(&user.email, &user.password).await;
+    let (other, other_refresh) = app.api_session(&user.email, &user.password).await;
     let browser = app.new_browser().log_in_as(&user).await;
     let new = fresh_password();
 
-    let wrong = api_change_password(
-        &app,
-        Some(&caller),
-        &json!({ "current_password": "not-my-password", "new_password": new }),
-    )
-    .await;
+    let wrong = app
+        .api_change_password(
+            Some(&caller),
+            &json!({ "current_password": "not-my-password", "new_password": new }),
+        )
+        .await;
     assert_field_error(
         &validation_errors(wrong).await,
         "current_password",
         WRONG_CURRENT,
     );
-    let short = api_change_password(
-        &app,
-        Some(&caller),
-        &json!({ "current_password": user.password, "new_password": "short" }),
-    )
-    .await;
+    let short = app
+        .api_change_password(
+            Some(&caller),
+            &json!({ "current_password": user.password, "new_password": "short" }),
+        )
+        .await;
     assert_field_error(
         &validation_errors(short).await,
         "new_password",
         PASSWORD_TOO_SHORT,
     );
-    let missing = api_change_password(
-        &app,
-        Some(&caller),
-        &json!({ "current_password": user.password }),
-    )
-    .await;
-    let errors = validation_errors(missing).await;
-    assert!(
-        errors.iter().any(|(f, _)| f == "new_password"),
-        "{errors:?}"
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK,
-        "nothing changed yet"
-    );
+    let missing = app
+        .api_change_password(Some(&caller), &json!({ "current_password": user.password }))
+        .await;
+    assert_error_for(&validation_errors(missing).await, "new_password");
+    // Nothing changed yet.
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
     assert_eq!(app.api_me(&other).await.status(), StatusCode::OK);
 
-    let changed = api_change_password(
-        &app,
-        Some(&caller),
-        &json!({ "current_password": user.password, "new_password": new }),
-    )
-    .await;
+    let changed = app
+        .api_change_password(
+            Some(&caller),
+            &json!({ "current_password": user.password, "new_password": new }),
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    assert_eq!(api_me(&app, &caller).await["email"], user.email.as_str());
-    assert_eq!(app.api_me(&other).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        api_refresh(&app, &other_refresh).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.api_me_json(&caller).await["email"], user.email.as_str());
+    app.assert_api_session_ended(&other, &other_refresh).await;
     browser.assert_logged_out().await;
-    assert_eq!(api_refresh(&app, &caller_refresh).await, StatusCode::OK);
     assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
+        app.api_refresh(&caller_refresh).await.status(),
         StatusCode::OK
     );
-    mail.mailbox().wait_for(&user.email, CHANGED_MAIL).await;
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::OK).await;
+    mail.mailbox()
+        .wait_for(&user.email, PASSWORD_CHANGED_MAIL)
+        .await;
 }
 
 async fn the_api_deletes_the_account(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = TestUser::generate();
     app.register_via_api(&user).await;
-    let (caller, _) = api_session(&app, &user.email, &user.password).await;
-    let (other, other_refresh) = api_session(&app, &user.email, &user.password).await;
+    let (caller, _) = app.api_session(&user.email, &user.password).await;
+    let (other, other_refresh) = app.api_session(&user.email, &user.password).await;
     let browser = app.new_browser().log_in_as(&user).await;
 
     let wrong = api_delete_me(
@@ -903,7 +678,7 @@ async fn the_api_deletes_the_account(backend: Backend) {
     );
     let missing = api_delete_me(&app, Some(&caller), &json!({})).await;
     assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(api_me(&app, &caller).await["email"], user.email.as_str());
+    assert_eq!(app.api_me_json(&caller).await["email"], user.email.as_str());
 
     let deleted = api_delete_me(
         &app,
@@ -913,16 +688,9 @@ async fn the_api_deletes_the_account(backend: Backend) {
     .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.api_me(&caller).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.api_me(&other).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        api_refresh(&app, &other_refresh).await,
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_api_session_ended(&other, &other_refresh).await;
     browser.assert_logged_out().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
     let again = app.api_register(&user.api_registration()).await;
     assert_eq!(again.status(), StatusCode::CREATED);
 }
@@ -937,14 +705,11 @@ async fn the_settings_api_needs_a_bearer_token(backend: Backend) {
 
     // Neither a missing header nor the page's cookie logs the API in.
     for browser in [&app.new_browser(), &owner.browser] {
-        assert_api_unauthorized(api_change_password(browser, None, &change).await).await;
+        assert_api_unauthorized(browser.api_change_password(None, &change).await).await;
         assert_api_unauthorized(api_delete_me(browser, None, &delete).await).await;
-        assert_api_unauthorized(api_change_password(browser, Some("garbage"), &change).await).await;
+        assert_api_unauthorized(browser.api_change_password(Some("garbage"), &change).await).await;
         assert_api_unauthorized(api_delete_me(browser, Some("garbage"), &delete).await).await;
     }
     owner.me().await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
 }

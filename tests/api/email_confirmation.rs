@@ -5,49 +5,18 @@
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, Browser, INVALID_CREDENTIALS, Mailbox, TestApp, TestMail, TestUser,
-    assert_api_unauthorized, assert_has_field, assert_redirects_to, csrf_from, form_with_action,
-    input_value, json_body,
+    AUTH_COOKIE, Backend, Browser, CONFIRM_MAIL, INVALID_CREDENTIALS, LINK_INVALID, Mailbox,
+    RESET_MAIL, TestApp, TestMail, TestUser, assert_api_unauthorized, assert_has_field,
+    assert_redirects_to, csrf_from, form_with_action, input_value, json_body, spawn_with_mail,
 };
 
-const CONFIRM: &str = "Confirm your email address";
-const RESET: &str = "Reset your gatehouse password";
 const NOT_CONFIRMED: &str = "Your email address is not confirmed";
 const CONFIRMED: &str = "Your email address is confirmed";
-const INVALID_LINK: &str = "This link is invalid or has expired";
 const CONFIRM_FIRST: &str = "Confirm your email address first: we have sent you a new link";
 const REGISTERED_UNCONFIRMED: &str = "Confirm your email address: we have sent you a link";
-
-async fn me_json(app: &TestApp, token: &str) -> Value {
-    let response = app.api_me(token).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
-}
-
-/// A CSRF token of this browser's session, from the login form (which
-/// every visitor may open).
-async fn csrf(browser: &Browser) -> String {
-    browser.csrf_token_from("/login").await
-}
-
-/// Opens the link page at `path` (expecting its button) and presses the
-/// button; returns the answer to the press.
-async fn press_confirm(browser: &Browser, path: &str) -> Response {
-    let page = browser.get(path).await;
-    let status = page.status();
-    let html = page.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "GET {path}:\n{html}");
-    assert!(
-        form_with_action(&html, path).is_some(),
-        "no button:\n{html}"
-    );
-    browser
-        .post_form(path, &[("csrf_token", csrf_from(&html).as_str())])
-        .await
-}
 
 /// Asserts that the link page at `path` refuses its link: a 400 page
 /// saying so, for GET and for a POST with a valid CSRF token.
@@ -55,21 +24,18 @@ async fn assert_link_refused(browser: &Browser, path: &str) {
     let get = browser.get(path).await;
     assert_eq!(get.status(), StatusCode::BAD_REQUEST, "GET {path}");
     let html = get.text().await.expect("body");
-    assert!(html.contains(INVALID_LINK), "GET {path}:\n{html}");
+    assert!(html.contains(LINK_INVALID), "GET {path}:\n{html}");
     assert!(form_with_action(&html, path).is_none(), "{html}");
-    let csrf = csrf(browser).await;
-    let post = browser
-        .post_form(path, &[("csrf_token", csrf.as_str())])
-        .await;
+    let post = browser.post_blind(path, &[]).await;
     assert_eq!(post.status(), StatusCode::BAD_REQUEST, "POST {path}");
     let html = post.text().await.expect("body");
-    assert!(html.contains(INVALID_LINK), "POST {path}:\n{html}");
+    assert!(html.contains(LINK_INVALID), "POST {path}:\n{html}");
 }
 
 /// Whether the account counts as confirmed, as `GET /api/me` says.
 async fn email_verified(app: &TestApp, user: &TestUser) -> bool {
     let token = app.login_via_api(&user.email, &user.password).await;
-    me_json(app, &token).await["email_verified"]
+    app.api_me_json(&token).await["email_verified"]
         .as_bool()
         .expect("email_verified is a boolean")
 }
@@ -78,11 +44,8 @@ async fn email_verified(app: &TestApp, user: &TestUser) -> bool {
 /// queued after everything before it, it shows that the sender has got
 /// past whatever was queued earlier.
 async fn reset_mail_as_marker(app: &TestApp, mailbox: &Mailbox, email: &str, nth: usize) {
-    let response = app
-        .api_post_json("/api/password/forgot", &json!({ "email": email }))
-        .await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    mailbox.wait_for_nth(email, RESET, nth).await;
+    app.forgot_via_api(email).await;
+    mailbox.wait_for_nth(email, RESET_MAIL, nth).await;
 }
 
 /// `POST /me/verify-email` with the CSRF token of the account page.
@@ -114,36 +77,26 @@ async fn api_resend(browser: &Browser, token: &str) -> Response {
 }
 
 async fn registration_mails_a_link_that_the_confirm_button_uses(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = app.register_cookie_user().await;
-    let letter = mail.mailbox().wait_for(&user.user.email, CONFIRM).await;
+    let letter = mail
+        .mailbox()
+        .wait_for(&user.user.email, CONFIRM_MAIL)
+        .await;
     assert!(letter.subject.contains("gatehouse"), "{}", letter.subject);
     assert_eq!(letter.from, "gatehouse <no-reply@localhost>");
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/verify-email/", app.address)),
-        "{}",
-        letter.link()
-    );
+    letter.assert_link_starts_with(&format!("{}/verify-email/", app.address));
     let me = app.get_me().await.text().await.expect("body");
     assert!(me.contains("Your email address is not confirmed"), "{me}");
 
     // Opening the link, twice, confirms nothing.
     for _ in 0..2 {
-        let page = app.get(&letter.link_path()).await;
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.expect("body");
-        assert!(
-            form_with_action(&html, &letter.link_path()).is_some(),
-            "{html}"
-        );
+        app.form_at(&letter.link_path()).await;
     }
     let token = app
         .login_via_api(&user.user.email, &user.user.password)
         .await;
-    assert_eq!(me_json(&app, &token).await["email_verified"], false);
+    assert_eq!(app.api_me_json(&token).await["email_verified"], false);
 
     // The button does, once.
     let html = app
@@ -160,28 +113,24 @@ async fn registration_mails_a_link_that_the_confirm_button_uses(backend: Backend
     let me = app.get_me().await.text().await.expect("body");
     assert!(me.contains("Your email address is confirmed"), "{me}");
     assert!(!me.contains("Your email address is not confirmed"), "{me}");
-    assert_eq!(me_json(&app, &token).await["email_verified"], true);
+    assert_eq!(app.api_me_json(&token).await["email_verified"], true);
 
     let again = app
         .post_form(&letter.link_path(), &[("csrf_token", csrf.as_str())])
         .await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     let html = again.text().await.expect("body");
-    assert!(
-        html.contains("This link is invalid or has expired"),
-        "{html}"
-    );
+    assert!(html.contains(LINK_INVALID), "{html}");
     let get = app.get(&letter.link_path()).await;
     assert_eq!(get.status(), StatusCode::BAD_REQUEST);
 }
 
 async fn api_registration_mails_a_link_too(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = TestUser::generate();
     let created = app.register_via_api(&user).await;
     assert_eq!(created["email_verified"], false);
-    let letter = mail.mailbox().wait_for(&user.email, CONFIRM).await;
+    let letter = mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     assert_eq!(letter.token().len(), 32);
 }
 
@@ -192,9 +141,8 @@ async fn a_link_expires_after_the_verify_ttl(backend: Backend) {
         .env("GATEHOUSE_VERIFY_TTL", "2s")
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let letter = mail.mailbox().wait_for(&user.email, CONFIRM).await;
+    let user = app.register_user().await;
+    let letter = mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     let page = app.get(&letter.link_path()).await;
     assert_eq!(page.status(), StatusCode::OK, "a fresh link opens its page");
 
@@ -209,19 +157,20 @@ async fn a_link_expires_after_the_verify_ttl(backend: Backend) {
         api_resend(&app, &token).await.status(),
         StatusCode::ACCEPTED
     );
-    let newer = mail.mailbox().wait_for_nth(&user.email, CONFIRM, 2).await;
-    assert_redirects_to(&press_confirm(&app, &newer.link_path()).await, "/me");
+    let newer = mail
+        .mailbox()
+        .wait_for_nth(&user.email, CONFIRM_MAIL, 2)
+        .await;
+    assert_redirects_to(&app.press_button(&newer.link_path()).await, "/me");
     assert!(email_verified(&app, &user).await);
 }
 
 async fn unknown_tokens_are_refused_for_get_and_post(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    mail.mailbox().wait_for(&user.email, CONFIRM).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     reset_mail_as_marker(&app, &mail.mailbox(), &user.email, 1).await;
-    let reset = mail.mailbox().wait_for(&user.email, RESET).await;
+    let reset = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
 
     let made_up = "A".repeat(32);
     for token in [made_up.as_str(), "x", reset.token().as_str()] {
@@ -232,23 +181,25 @@ async fn unknown_tokens_are_refused_for_get_and_post(backend: Backend) {
 }
 
 async fn the_account_page_sends_a_new_link_and_only_the_newest_works(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = app.register_cookie_user().await;
-    let first = mail.mailbox().wait_for(&user.user.email, CONFIRM).await;
+    let first = mail
+        .mailbox()
+        .wait_for(&user.user.email, CONFIRM_MAIL)
+        .await;
     let me = user.me().await;
     assert!(me.contains(NOT_CONFIRMED), "{me}");
 
     assert_redirects_to(&press_resend(&app).await, "/me");
     let second = mail
         .mailbox()
-        .wait_for_nth(&user.user.email, CONFIRM, 2)
+        .wait_for_nth(&user.user.email, CONFIRM_MAIL, 2)
         .await;
     assert_ne!(first.token(), second.token());
 
     // The registration's link is void now; the new one works.
     assert_link_refused(&app, &first.link_path()).await;
-    assert_redirects_to(&press_confirm(&app, &second.link_path()).await, "/me");
+    assert_redirects_to(&app.press_button(&second.link_path()).await, "/me");
     let me = user.me().await;
     assert!(me.contains(CONFIRMED), "{me}");
     assert!(!me.contains(NOT_CONFIRMED), "{me}");
@@ -272,24 +223,25 @@ async fn a_second_resend_within_a_minute_gets_429(backend: Backend) {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
 
     let mailbox = mail.mailbox();
-    let resent = mailbox.wait_for_nth(&user.user.email, CONFIRM, 2).await;
+    let resent = mailbox
+        .wait_for_nth(&user.user.email, CONFIRM_MAIL, 2)
+        .await;
     reset_mail_as_marker(&app, &mailbox, &user.user.email, 1).await;
     assert_eq!(
-        mailbox.to(&user.user.email, CONFIRM).len(),
+        mailbox.to(&user.user.email, CONFIRM_MAIL).len(),
         2,
         "the refused resend sent a link"
     );
-    assert_redirects_to(&press_confirm(&app, &resent.link_path()).await, "/me");
+    assert_redirects_to(&app.press_button(&resent.link_path()).await, "/me");
     assert!(email_verified(&app, &user.user).await);
 }
 
 async fn a_confirmed_accounts_resend_sends_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = app.register_cookie_user().await;
     let mailbox = mail.mailbox();
-    let letter = mailbox.wait_for(&user.user.email, CONFIRM).await;
-    assert_redirects_to(&press_confirm(&app, &letter.link_path()).await, "/me");
+    let letter = mailbox.wait_for(&user.user.email, CONFIRM_MAIL).await;
+    assert_redirects_to(&app.press_button(&letter.link_path()).await, "/me");
 
     let csrf = app.csrf_token_from("/me").await;
     let resend = app
@@ -301,7 +253,7 @@ async fn a_confirmed_accounts_resend_sends_nothing(backend: Backend) {
 
     reset_mail_as_marker(&app, &mailbox, &user.user.email, 1).await;
     assert_eq!(
-        mailbox.to(&user.user.email, CONFIRM).len(),
+        mailbox.to(&user.user.email, CONFIRM_MAIL).len(),
         1,
         "a confirmed account was sent a new link"
     );
@@ -314,10 +266,9 @@ async fn the_api_reports_the_status_and_sends_new_links(backend: Backend) {
         .env("GATEHOUSE_RATE_LIMITS", "on")
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
+    let user = app.register_user().await;
     let token = app.login_via_api(&user.email, &user.password).await;
-    assert_eq!(me_json(&app, &token).await["email_verified"], false);
+    assert_eq!(app.api_me_json(&token).await["email_verified"], false);
 
     let anonymous = app
         .client
@@ -340,19 +291,17 @@ async fn the_api_reports_the_status_and_sends_new_links(backend: Backend) {
     assert!(refused["detail"].is_string(), "{refused}");
 
     let mailbox = mail.mailbox();
-    let resent = mailbox.wait_for_nth(&user.email, CONFIRM, 2).await;
+    let resent = mailbox.wait_for_nth(&user.email, CONFIRM_MAIL, 2).await;
     reset_mail_as_marker(&app, &mailbox, &user.email, 1).await;
-    assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 2);
-    assert_redirects_to(&press_confirm(&app, &resent.link_path()).await, "/me");
-    assert_eq!(me_json(&app, &token).await["email_verified"], true);
+    assert_eq!(mailbox.to(&user.email, CONFIRM_MAIL).len(), 2);
+    assert_redirects_to(&app.press_button(&resent.link_path()).await, "/me");
+    assert_eq!(app.api_me_json(&token).await["email_verified"], true);
 }
 
 async fn confirming_needs_the_csrf_token(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let letter = mail.mailbox().wait_for(&user.email, CONFIRM).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let letter = mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     let visitor = app.new_browser();
     assert_eq!(
         visitor.get(&letter.link_path()).await.status(),
@@ -368,7 +317,7 @@ async fn confirming_needs_the_csrf_token(backend: Backend) {
     assert!(!email_verified(&app, &user).await);
 
     // The link is still there for the real button.
-    assert_redirects_to(&press_confirm(&visitor, &letter.link_path()).await, "/me");
+    assert_redirects_to(&visitor.press_button(&letter.link_path()).await, "/me");
     assert!(email_verified(&app, &user).await);
 }
 
@@ -398,8 +347,8 @@ async fn page_registration_waits_for_the_confirmed_address(backend: Backend) {
     assert!(login.contains(REGISTERED_UNCONFIRMED), "{login}");
     assert_redirects_to(&app.get_me().await, "/login?next=%2Fme");
 
-    let letter = mail.mailbox().wait_for(&user.email, CONFIRM).await;
-    assert_redirects_to(&press_confirm(&app, &letter.link_path()).await, "/me");
+    let letter = mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
+    assert_redirects_to(&app.press_button(&letter.link_path()).await, "/me");
     app.log_in_as(&user).await.me().await;
 }
 
@@ -416,7 +365,7 @@ async fn api_registration_is_unchanged_when_confirmation_is_required(backend: Ba
     assert_eq!(body["username"], user.username.as_str());
     assert_eq!(body["email"], user.email.as_str());
     assert!(body["id"].is_i64(), "{body}");
-    mail.mailbox().wait_for(&user.email, CONFIRM).await;
+    mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
 }
 
 /// The login form shown again with the 403 of an unconfirmed account.
@@ -447,17 +396,16 @@ async fn an_unconfirmed_account_cannot_log_in_and_gets_a_new_link(backend: Backe
         .spawn()
         .await;
     let mailbox = mail.mailbox();
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let first = mailbox.wait_for(&user.email, CONFIRM).await;
+    let user = app.register_user().await;
+    let first = mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
 
     let page = app.login_via_form(&user.email, &user.password).await;
     assert_refused_unconfirmed_page(page, &user.email).await;
     assert_eq!(app.auth_cookie(), None);
-    let second = mailbox.wait_for_nth(&user.email, CONFIRM, 2).await;
+    let second = mailbox.wait_for_nth(&user.email, CONFIRM_MAIL, 2).await;
 
     assert_refused_unconfirmed_api(app.api_login(&user.api_login()).await).await;
-    let third = mailbox.wait_for_nth(&user.email, CONFIRM, 3).await;
+    let third = mailbox.wait_for_nth(&user.email, CONFIRM_MAIL, 3).await;
     assert_ne!(second.token(), third.token());
     assert_ne!(first.token(), third.token());
 
@@ -473,11 +421,11 @@ async fn an_unconfirmed_account_cannot_log_in_and_gets_a_new_link(backend: Backe
     let body = json_body(wrong, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["detail"], INVALID_CREDENTIALS);
     reset_mail_as_marker(&app, &mailbox, &user.email, 1).await;
-    assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 3);
+    assert_eq!(mailbox.to(&user.email, CONFIRM_MAIL).len(), 3);
 
     // Confirmed with the newest link, the account logs in.
     assert_link_refused(&app, &second.link_path()).await;
-    assert_redirects_to(&press_confirm(&app, &third.link_path()).await, "/me");
+    assert_redirects_to(&app.press_button(&third.link_path()).await, "/me");
     app.log_in_as(&user).await.me().await;
     app.login_via_api(&user.email, &user.password).await;
 }
@@ -491,25 +439,24 @@ async fn refused_logins_send_at_most_one_link_a_minute(backend: Backend) {
         .spawn()
         .await;
     let mailbox = mail.mailbox();
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    mailbox.wait_for(&user.email, CONFIRM).await;
+    let user = app.register_user().await;
+    mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
 
     // The registration's email does not count: the first refused login
     // sends a link, the next ones within the minute do not.
     assert_refused_unconfirmed_api(app.api_login(&user.api_login()).await).await;
-    let sent = mailbox.wait_for_nth(&user.email, CONFIRM, 2).await;
+    let sent = mailbox.wait_for_nth(&user.email, CONFIRM_MAIL, 2).await;
     assert_refused_unconfirmed_api(app.api_login(&user.api_login()).await).await;
     let page = app.login_via_form(&user.email, &user.password).await;
     assert_refused_unconfirmed_page(page, &user.email).await;
 
     reset_mail_as_marker(&app, &mailbox, &user.email, 1).await;
     assert_eq!(
-        mailbox.to(&user.email, CONFIRM).len(),
+        mailbox.to(&user.email, CONFIRM_MAIL).len(),
         2,
         "logins within the cooldown sent more links"
     );
-    assert_redirects_to(&press_confirm(&app, &sent.link_path()).await, "/me");
+    assert_redirects_to(&app.press_button(&sent.link_path()).await, "/me");
     app.login_via_api(&user.email, &user.password).await;
 }
 

@@ -7,41 +7,19 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::helpers::{
-    Backend, Browser, Mail, Mailbox, SmtpServer, TestApp, TestMail, TestUser, assert_redirects_to,
-    csrf_from, free_port, smtp_available,
+    ADDRESS_CHANGED_MAIL, Backend, Browser, CONFIRM_MAIL, Mail, Mailbox, NEW_ADDRESS_MAIL,
+    PASSWORD_CHANGED_MAIL, RESET_MAIL, SmtpServer, TestApp, TestMail, TestUser,
+    assert_redirects_to, csrf_from, free_port, smtp_available, spawn_with_mail,
 };
 
-const CONFIRM: &str = "Confirm your email address";
-const CONFIRM_NEW: &str = "Confirm your new email address";
-const RESET: &str = "Reset your gatehouse password";
-const PASSWORD_CHANGED: &str = "Your gatehouse password was changed";
-const EMAIL_CHANGED: &str = "Your gatehouse email address was changed";
 const RETRYING: &str = "could not send an email; trying again in";
-/// How long a test waits for a line in the server's log.
-const LOG_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Waits until the server's log has a line containing `needle`; returns it.
-async fn wait_for_log_line(app: &TestApp, needle: &str) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(line) = app.logs().lines().find(|line| line.contains(needle)) {
-            return line.to_owned();
-        }
-        assert!(
-            started.elapsed() < LOG_TIMEOUT,
-            "no log line with {needle:?} within {LOG_TIMEOUT:?}:\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `smtp://127.0.0.1:PORT`: where nothing listens until the test starts a
 /// server there.
@@ -49,31 +27,25 @@ fn smtp_url(port: u16) -> String {
     format!("smtp://127.0.0.1:{port}")
 }
 
-/// Asks for a password reset for `email` (expecting 202).
-async fn forgot_password(browser: &Browser, email: &str) {
-    let response = browser
-        .api_post_json("/api/password/forgot", &json!({ "email": email }))
-        .await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-}
-
-/// Opens the link page at `path` and posts its form with `fields` and its
-/// CSRF token.
-async fn submit_link_page(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> Response {
-    let page = browser.get(path).await;
-    let status = page.status();
-    let html = page.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "GET {path}:\n{html}");
-    let csrf = csrf_from(&html);
-    let mut form: Vec<(&str, &str)> = fields.to_vec();
-    form.push(("csrf_token", csrf.as_str()));
-    browser.post_form(path, &form).await
-}
-
 /// Presses the confirm button of an address link.
 async fn confirm(browser: &Browser, letter: &Mail) {
-    let confirmed = submit_link_page(browser, &letter.link_path(), &[]).await;
+    let confirmed = browser.submit_form(&letter.link_path(), &[]).await;
     assert_redirects_to(&confirmed, "/me");
+}
+
+/// Asserts that each of `users` was sent one confirmation link, no more.
+fn assert_one_confirmation_each<'a>(
+    mailbox: &Mailbox,
+    users: impl IntoIterator<Item = &'a TestUser>,
+) {
+    for user in users {
+        assert_eq!(
+            mailbox.to(&user.email, CONFIRM_MAIL).len(),
+            1,
+            "{}",
+            user.email
+        );
+    }
 }
 
 /// The `From` header without the quotes a mailer may put around the name.
@@ -114,58 +86,50 @@ async fn every_email_has_the_sender_a_gatehouse_subject_and_plain_text(backend: 
     let mailbox = mail.mailbox();
     let user = app.register_cookie_user().await;
     let email = user.user.email.clone();
-    confirm(&app, &mailbox.wait_for(&email, CONFIRM).await).await;
+    confirm(&app, &mailbox.wait_for(&email, CONFIRM_MAIL).await).await;
 
     // A change of address, a password change (through the API: the page's
     // session ends with it), a forgotten password and its reset.
     let new_email = TestUser::generate().email;
-    let csrf = app.csrf_token_from("/me/email").await;
     let requested = app
-        .post_form(
-            "/me/email",
-            &[
-                ("new_email", new_email.as_str()),
-                ("current_password", user.user.password.as_str()),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
+        .change_email_via_form(&new_email, &user.user.password)
         .await;
     assert_redirects_to(&requested, "/me");
-    confirm(&app, &mailbox.wait_for(&new_email, CONFIRM_NEW).await).await;
-    mailbox.wait_for(&email, EMAIL_CHANGED).await;
+    confirm(&app, &mailbox.wait_for(&new_email, NEW_ADDRESS_MAIL).await).await;
+    mailbox.wait_for(&email, ADDRESS_CHANGED_MAIL).await;
 
     let token = app.login_via_api(&new_email, &user.user.password).await;
     let changed = app
-        .client
-        .post(app.url("/api/me/password"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "current_password": user.user.password,
-            "new_password": "second-password-2",
-        }))
-        .send()
-        .await
-        .expect("POST failed");
+        .api_change_password(
+            Some(&token),
+            &json!({
+                "current_password": user.user.password,
+                "new_password": "second-password-2",
+            }),
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    mailbox.wait_for(&new_email, PASSWORD_CHANGED).await;
+    mailbox.wait_for(&new_email, PASSWORD_CHANGED_MAIL).await;
 
-    forgot_password(&app, &new_email).await;
-    let reset = mailbox.wait_for(&new_email, RESET).await;
-    let done = submit_link_page(
-        &app,
-        &reset.link_path(),
-        &[
-            ("password", "third-password-3"),
-            ("password_confirm", "third-password-3"),
-        ],
-    )
-    .await;
+    app.forgot_via_api(&new_email).await;
+    let reset = mailbox.wait_for(&new_email, RESET_MAIL).await;
+    let done = app
+        .reset_via_form(&reset.link_path(), "third-password-3", "third-password-3")
+        .await;
     assert_redirects_to(&done, "/login");
-    mailbox.wait_for_nth(&new_email, PASSWORD_CHANGED, 2).await;
+    mailbox
+        .wait_for_nth(&new_email, PASSWORD_CHANGED_MAIL, 2)
+        .await;
 
     let messages = mailbox.messages();
     assert_eq!(messages.len(), 6, "{messages:#?}");
-    for subject in [CONFIRM, PASSWORD_CHANGED, CONFIRM_NEW, EMAIL_CHANGED, RESET] {
+    for subject in [
+        CONFIRM_MAIL,
+        PASSWORD_CHANGED_MAIL,
+        NEW_ADDRESS_MAIL,
+        ADDRESS_CHANGED_MAIL,
+        RESET_MAIL,
+    ] {
         assert!(
             messages.iter().any(|m| m.subject.contains(subject)),
             "no {subject:?} among {messages:#?}"
@@ -232,34 +196,21 @@ async fn links_start_with_the_public_url_whatever_the_host_header(backend: Backe
     assert_eq!(forgot.status(), StatusCode::ACCEPTED);
 
     let letters = [
-        mailbox.wait_for(&api_user.email, CONFIRM).await,
-        mailbox.wait_for(&page_user.email, CONFIRM).await,
-        mailbox.wait_for(&api_user.email, RESET).await,
+        mailbox.wait_for(&api_user.email, CONFIRM_MAIL).await,
+        mailbox.wait_for(&page_user.email, CONFIRM_MAIL).await,
+        mailbox.wait_for(&api_user.email, RESET_MAIL).await,
     ];
     for letter in &letters {
-        assert!(
-            letter.link().starts_with(&format!("{PUBLIC}/")),
-            "{}",
-            letter.link()
-        );
+        letter.assert_link_starts_with(&format!("{PUBLIC}/"));
         assert!(!letter.body.contains("evil.example"), "{}", letter.body);
         assert!(!letter.body.contains("127.0.0.1"), "{}", letter.body);
     }
-    assert!(
-        letters[0]
-            .link()
-            .starts_with(&format!("{PUBLIC}/verify-email/"))
-    );
-    assert!(
-        letters[2]
-            .link()
-            .starts_with(&format!("{PUBLIC}/password/reset/"))
-    );
+    letters[0].assert_link_starts_with(&format!("{PUBLIC}/verify-email/"));
+    letters[2].assert_link_starts_with(&format!("{PUBLIC}/password/reset/"));
 }
 
 async fn without_a_public_url_links_name_the_listening_address(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let user = TestUser::generate();
     let registered = app
         .client
@@ -270,14 +221,8 @@ async fn without_a_public_url_links_name_the_listening_address(backend: Backend)
         .await
         .expect("POST failed");
     assert_eq!(registered.status(), StatusCode::CREATED);
-    let letter = mail.mailbox().wait_for(&user.email, CONFIRM).await;
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/verify-email/", app.address)),
-        "{}",
-        letter.link()
-    );
+    let letter = mail.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
+    letter.assert_link_starts_with(&format!("{}/verify-email/", app.address));
     assert!(!letter.body.contains("evil.example"), "{}", letter.body);
 }
 
@@ -297,20 +242,18 @@ async fn registration_answers_while_smtp_is_down_and_the_mail_follows(backend: B
     let response = app.register_via_form(&page_user).await;
     assert_redirects_to(&response, "/me");
 
-    let line = wait_for_log_line(&app, RETRYING).await;
+    let line = app.wait_for_log_line(RETRYING).await;
     assert!(line.contains("WARN"), "{line}");
 
     let smtp = SmtpServer::start_with(port, None).expect("aiosmtpd");
     let mailbox = smtp.mailbox();
-    mailbox.wait_for(&api_user.email, CONFIRM).await;
-    let letter = mailbox.wait_for(&page_user.email, CONFIRM).await;
+    mailbox.wait_for(&api_user.email, CONFIRM_MAIL).await;
+    let letter = mailbox.wait_for(&page_user.email, CONFIRM_MAIL).await;
     confirm(&app, &letter).await;
 
-    forgot_password(&app, &api_user.email).await;
-    mailbox.wait_for(&api_user.email, RESET).await;
-    for user in [&api_user, &page_user] {
-        assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 1, "{}", user.email);
-    }
+    app.forgot_via_api(&api_user.email).await;
+    mailbox.wait_for(&api_user.email, RESET_MAIL).await;
+    assert_one_confirmation_each(&mailbox, [&api_user, &page_user]);
 }
 
 async fn mail_waits_while_the_smtp_server_is_away_and_follows_when_it_is_back(backend: Backend) {
@@ -321,22 +264,19 @@ async fn mail_waits_while_the_smtp_server_is_away_and_follows_when_it_is_back(ba
         .env("GATEHOUSE_SMTP_URL", &smtp.url())
         .spawn()
         .await;
-    let before = TestUser::generate();
-    app.register_via_api(&before).await;
-    smtp.mailbox().wait_for(&before.email, CONFIRM).await;
+    let before = app.register_user().await;
+    smtp.mailbox().wait_for(&before.email, CONFIRM_MAIL).await;
 
     smtp.stop();
-    let during = TestUser::generate();
-    app.register_via_api(&during).await;
-    wait_for_log_line(&app, RETRYING).await;
+    let during = app.register_user().await;
+    app.wait_for_log_line(RETRYING).await;
     smtp.resume();
 
     let mailbox = smtp.mailbox();
-    let letter = mailbox.wait_for(&during.email, CONFIRM).await;
-    forgot_password(&app, &before.email).await;
-    mailbox.wait_for(&before.email, RESET).await;
-    assert_eq!(mailbox.to(&before.email, CONFIRM).len(), 1);
-    assert_eq!(mailbox.to(&during.email, CONFIRM).len(), 1);
+    let letter = mailbox.wait_for(&during.email, CONFIRM_MAIL).await;
+    app.forgot_via_api(&before.email).await;
+    mailbox.wait_for(&before.email, RESET_MAIL).await;
+    assert_one_confirmation_each(&mailbox, [&before, &during]);
     assert_eq!(mailbox.messages().len(), 3);
     confirm(&app, &letter).await;
 }
@@ -375,15 +315,13 @@ async fn an_smtp_server_that_never_answers_holds_the_mail_up_only_for_a_while(ba
     // tried again: it reaches the server that answers.
     let mailbox = smtp.mailbox();
     for user in &users {
-        mailbox.wait_for(&user.email, CONFIRM).await;
+        mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
     }
-    let line = wait_for_log_line(&app, RETRYING).await;
+    let line = app.wait_for_log_line(RETRYING).await;
     assert!(line.contains("WARN"), "{line}");
-    forgot_password(&app, &users[0].email).await;
-    mailbox.wait_for(&users[0].email, RESET).await;
-    for user in &users {
-        assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 1, "{}", user.email);
-    }
+    app.forgot_via_api(&users[0].email).await;
+    mailbox.wait_for(&users[0].email, RESET_MAIL).await;
+    assert_one_confirmation_each(&mailbox, &users);
 }
 
 async fn mail_queued_while_smtp_is_down_is_sent_once_after_a_restart(backend: Backend) {
@@ -395,17 +333,16 @@ async fn mail_queued_while_smtp_is_down_is_sent_once_after_a_restart(backend: Ba
         .env("GATEHOUSE_SMTP_URL", &smtp_url(port))
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    wait_for_log_line(&app, RETRYING).await;
+    let user = app.register_user().await;
+    app.wait_for_log_line(RETRYING).await;
 
     app.restart().await;
     let smtp = SmtpServer::start_with(port, None).expect("aiosmtpd");
     let mailbox = smtp.mailbox();
-    let letter = mailbox.wait_for(&user.email, CONFIRM).await;
-    forgot_password(&app, &user.email).await;
-    mailbox.wait_for(&user.email, RESET).await;
-    assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 1);
+    let letter = mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
+    app.forgot_via_api(&user.email).await;
+    mailbox.wait_for(&user.email, RESET_MAIL).await;
+    assert_one_confirmation_each(&mailbox, [&user]);
     confirm(&app, &letter).await;
 }
 
@@ -421,8 +358,8 @@ async fn several_waiting_mails_survive_a_restart_onto_a_working_smtp_server(back
     for user in &users {
         down.register_via_api(user).await;
     }
-    forgot_password(&down, &users[0].email).await;
-    wait_for_log_line(&down, RETRYING).await;
+    down.forgot_via_api(&users[0].email).await;
+    down.wait_for_log_line(RETRYING).await;
 
     // Stopped while the mail waits; started again with an SMTP server
     // that works.
@@ -434,16 +371,14 @@ async fn several_waiting_mails_survive_a_restart_onto_a_working_smtp_server(back
     let app = builder.spawn().await;
     let mailbox = smtp.mailbox();
     for user in &users {
-        mailbox.wait_for(&user.email, CONFIRM).await;
+        mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
     }
-    let reset = mailbox.wait_for(&users[0].email, RESET).await;
+    let reset = mailbox.wait_for(&users[0].email, RESET_MAIL).await;
 
-    forgot_password(&app, &users[1].email).await;
-    mailbox.wait_for(&users[1].email, RESET).await;
-    for user in &users {
-        assert_eq!(mailbox.to(&user.email, CONFIRM).len(), 1, "{}", user.email);
-    }
-    assert_eq!(mailbox.to(&users[0].email, RESET).len(), 1);
+    app.forgot_via_api(&users[1].email).await;
+    mailbox.wait_for(&users[1].email, RESET_MAIL).await;
+    assert_one_confirmation_each(&mailbox, &users);
+    assert_eq!(mailbox.to(&users[0].email, RESET_MAIL).len(), 1);
     assert_eq!(mailbox.messages().len(), 5);
     // The links were made when sent, by the server that sent them.
     assert_eq!(
@@ -484,16 +419,16 @@ async fn two_instances_send_each_message_exactly_once(backend: Backend) {
 
     let mailbox = smtp.mailbox();
     for user in &users {
-        mailbox.wait_for(&user.email, CONFIRM).await;
+        mailbox.wait_for(&user.email, CONFIRM_MAIL).await;
     }
     // One more message through each instance, queued after all of them.
-    forgot_password(&first, &users[0].email).await;
-    forgot_password(&second, &users[1].email).await;
-    mailbox.wait_for(&users[0].email, RESET).await;
-    mailbox.wait_for(&users[1].email, RESET).await;
+    first.forgot_via_api(&users[0].email).await;
+    second.forgot_via_api(&users[1].email).await;
+    mailbox.wait_for(&users[0].email, RESET_MAIL).await;
+    mailbox.wait_for(&users[1].email, RESET_MAIL).await;
 
     for user in &users {
-        let letters = mailbox.to(&user.email, CONFIRM);
+        let letters = mailbox.to(&user.email, CONFIRM_MAIL);
         assert_eq!(letters.len(), 1, "{}: {letters:#?}", user.email);
         // Made once: no second link replaced it.
         let page = first.get(&letters[0].link_path()).await;
@@ -512,11 +447,10 @@ async fn smtp_with_a_login_gets_the_mail_and_the_password_stays_out_of_the_log(b
         .env("GATEHOUSE_SMTP_URL", &smtp.url())
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let letter = smtp.mailbox().wait_for(&user.email, CONFIRM).await;
-    assert!(letter.link().starts_with(&app.address), "{}", letter.link());
-    wait_for_log_line(&app, "sent an email").await;
+    let user = app.register_user().await;
+    let letter = smtp.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
+    letter.assert_link_starts_with(&app.address);
+    app.wait_for_log_line("sent an email").await;
     let logs = app.logs();
     assert!(!logs.contains(PASSWORD), "{logs}");
 }
@@ -533,25 +467,15 @@ async fn a_wrong_smtp_password_keeps_the_mail_until_the_login_is_fixed(backend: 
         )
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
+    let user = app.register_user().await;
 
     // Logged once the server has refused the login, the only try or the
     // first of several.
-    let started = Instant::now();
-    let failure = loop {
-        let logs = app.logs();
-        if let Some(line) = logs.lines().find(|line| {
+    let failure = app
+        .wait_for_log_line_where("of a failure", |line| {
             line.contains("gave up sending an email") || line.contains("could not send an email")
-        }) {
-            break line.to_owned();
-        }
-        assert!(
-            started.elapsed() < LOG_TIMEOUT,
-            "no failure logged within {LOG_TIMEOUT:?}:\n{logs}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        })
+        .await;
     assert!(
         failure.contains("WARN") || failure.contains("ERROR"),
         "{failure}"
@@ -571,30 +495,25 @@ async fn a_wrong_smtp_password_keeps_the_mail_until_the_login_is_fixed(backend: 
         .env("GATEHOUSE_SMTP_URL", &smtp.url());
     drop(app);
     let app = fixed.spawn().await;
-    smtp.mailbox().wait_for(&user.email, CONFIRM).await;
+    smtp.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     assert!(!app.logs().contains("s3cret-pass"));
 }
 
 async fn without_smtp_mail_is_written_to_the_mail_folder(backend: Backend) {
     let app = TestApp::builder(backend).spawn().await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
+    let user = app.register_user().await;
     let folder = app.database.dir.path().join("mail");
-    let letter = Mailbox::at(&folder).wait_for(&user.email, CONFIRM).await;
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/verify-email/", app.address)),
-        "{}",
-        letter.link()
-    );
+    let letter = Mailbox::at(&folder)
+        .wait_for(&user.email, CONFIRM_MAIL)
+        .await;
+    letter.assert_link_starts_with(&format!("{}/verify-email/", app.address));
 
     let files = eml_files(&folder);
     assert_eq!(files.len(), 1, "{files:?}");
     let raw = std::fs::read_to_string(folder.join(&files[0])).expect("a readable file");
     assert!(raw.contains(&letter.link()), "{raw}");
 
-    let line = wait_for_log_line(&app, "wrote an email to").await;
+    let line = app.wait_for_log_line("wrote an email to").await;
     assert!(
         line.contains(&format!("wrote an email to mail/{}", files[0])),
         "{line}"
@@ -632,7 +551,7 @@ async fn no_log_line_shows_a_link_token(backend: Backend) {
     let mailbox = mail.mailbox();
     let user = app.register_cookie_user().await;
     let email = user.user.email.clone();
-    let registration = mailbox.wait_for(&email, CONFIRM).await;
+    let registration = mailbox.wait_for(&email, CONFIRM_MAIL).await;
 
     // A resend voids the registration's link: both pages are opened and posted.
     let csrf = app.csrf_token_from("/me").await;
@@ -640,7 +559,7 @@ async fn no_log_line_shows_a_link_token(backend: Backend) {
         .post_form("/me/verify-email", &[("csrf_token", csrf.as_str())])
         .await;
     assert_redirects_to(&resend, "/me");
-    let resent = mailbox.wait_for_nth(&email, CONFIRM, 2).await;
+    let resent = mailbox.wait_for_nth(&email, CONFIRM_MAIL, 2).await;
     let void = app.get(&registration.link_path()).await;
     assert_eq!(void.status(), StatusCode::BAD_REQUEST);
     let posted = app
@@ -651,41 +570,28 @@ async fn no_log_line_shows_a_link_token(backend: Backend) {
 
     // A change of address and its link.
     let new_email = TestUser::generate().email;
-    let csrf = app.csrf_token_from("/me/email").await;
     let requested = app
-        .post_form(
-            "/me/email",
-            &[
-                ("new_email", new_email.as_str()),
-                ("current_password", user.user.password.as_str()),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
+        .change_email_via_form(&new_email, &user.user.password)
         .await;
     assert_redirects_to(&requested, "/me");
-    confirm(&app, &mailbox.wait_for(&new_email, CONFIRM_NEW).await).await;
+    confirm(&app, &mailbox.wait_for(&new_email, NEW_ADDRESS_MAIL).await).await;
 
     // A forgotten password, reset on the page, and a second one reset
     // through the API.
-    forgot_password(&app, &new_email).await;
-    let reset = mailbox.wait_for(&new_email, RESET).await;
-    let done = submit_link_page(
-        &app,
-        &reset.link_path(),
-        &[
-            ("password", "another-password-1"),
-            ("password_confirm", "another-password-1"),
-        ],
-    )
-    .await;
-    assert_redirects_to(&done, "/login");
-    forgot_password(&app, &new_email).await;
-    let second_reset = mailbox.wait_for_nth(&new_email, RESET, 2).await;
-    let api_reset = app
-        .api_post_json(
-            "/api/password/reset",
-            &json!({ "token": second_reset.token(), "password": "another-password-2" }),
+    app.forgot_via_api(&new_email).await;
+    let reset = mailbox.wait_for(&new_email, RESET_MAIL).await;
+    let done = app
+        .reset_via_form(
+            &reset.link_path(),
+            "another-password-1",
+            "another-password-1",
         )
+        .await;
+    assert_redirects_to(&done, "/login");
+    app.forgot_via_api(&new_email).await;
+    let second_reset = mailbox.wait_for_nth(&new_email, RESET_MAIL, 2).await;
+    let api_reset = app
+        .api_reset(&second_reset.token(), "another-password-2")
         .await;
     assert_eq!(api_reset.status(), StatusCode::NO_CONTENT);
     // Used links, opened again.
@@ -698,7 +604,7 @@ async fn no_log_line_shows_a_link_token(backend: Backend) {
     // Log lines are written in order: once this request's line is there,
     // so are the lines of every request before it.
     assert_eq!(app.healthz().await.status(), StatusCode::OK);
-    wait_for_log_line(&app, "path=/healthz").await;
+    app.wait_for_log_line("path=/healthz").await;
 
     let tokens: HashSet<String> = link_tokens(&mailbox).into_iter().collect();
     assert_eq!(tokens.len(), 5, "{tokens:?}");

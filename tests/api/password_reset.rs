@@ -4,15 +4,17 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CACHE_CONTROL, HOST, RETRY_AFTER};
+use reqwest::header::{HOST, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
-use scraper::{Html, Selector};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{
-    Backend, Browser, PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, TestApp, TestMail, TestUser,
-    assert_field_error, assert_password_inputs_are_empty, assert_redirects_to, csrf_from,
-    form_with_action, input_named, json_body, validation_errors,
+    Backend, Browser, CONFIRM_MAIL, LINK_INVALID, Mail, NEW_ADDRESS_MAIL, PASSWORD_CHANGED_MAIL,
+    PASSWORD_TOO_SHORT, PASSWORDS_DIFFER, RESET_MAIL, TestApp, TestMail, assert_api_login,
+    assert_error_for, assert_field_error, assert_form_error, assert_form_error_at, assert_input,
+    assert_no_store, assert_redirects_to, csrf_from, form_with_action, fresh_address,
+    fresh_password, input_named, input_value, json_body, links_to, spawn_with_mail,
+    validation_errors,
 };
 
 backend_tests!(
@@ -38,98 +40,29 @@ backend_tests!(
 );
 
 const FORGOT: &str = "/password/forgot";
-const RESET_MAIL: &str = "Reset your gatehouse password";
-const CHANGED_MAIL: &str = "Your gatehouse password was changed";
-const NEW_ADDRESS_MAIL: &str = "Confirm your new email address";
-const CONFIRM_MAIL: &str = "Confirm your email address";
 const SENT_FLASH: &str =
     "If an account exists for that address, we have sent it a link to reset the password.";
 const RESET_FLASH: &str = "Your password has been reset. Log in with your new password.";
-const LINK_INVALID: &str = "This link is invalid or has expired";
 const API_LINK_INVALID: &str = "Invalid or expired token";
-
-/// A fresh password that is none of the test user's.
-fn fresh_password() -> String {
-    format!("new-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A made-up address no account has.
-fn unknown_address() -> String {
-    format!(
-        "nobody-{}@example.com",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-async fn registered(app: &TestApp) -> TestUser {
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    user
-}
-
-/// Fills in and posts the forgot-password form.
-async fn ask_for_reset(browser: &Browser, email: &str) -> Response {
-    let csrf = browser.csrf_token_from(FORGOT).await;
-    browser
-        .post_form(FORGOT, &[("email", email), ("csrf_token", csrf.as_str())])
-        .await
-}
 
 /// Asks for a link through the form, expecting the neutral answer.
 async fn ask_for_reset_ok(browser: &Browser, email: &str) {
-    assert_redirects_to(&ask_for_reset(browser, email).await, "/login");
+    assert_redirects_to(&browser.forgot_via_form(email).await, "/login");
 }
 
-async fn api_forgot(browser: &Browser, email: &str) -> Response {
-    browser
-        .api_post_json("/api/password/forgot", &json!({ "email": email }))
-        .await
+/// Asks for a link for `email` on `browser`'s form (expecting the neutral
+/// answer) and waits for its mail.
+async fn reset_mail(browser: &Browser, mail: &TestMail, email: &str) -> Mail {
+    ask_for_reset_ok(browser, email).await;
+    mail.mailbox().wait_for(email, RESET_MAIL).await
 }
 
-/// Opens the link's page and posts its form with these passwords.
-async fn choose_password(browser: &Browser, path: &str, password: &str, confirm: &str) -> Response {
-    let page = browser.get(path).await;
-    assert_eq!(page.status(), StatusCode::OK, "GET {path}");
-    let csrf = csrf_from(&page.text().await.expect("body"));
-    browser
-        .post_form(
-            path,
-            &[
-                ("password", password),
-                ("password_confirm", confirm),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
-        .await
-}
-
-/// The page at `path` (a 200), as text.
-async fn page_text(browser: &Browser, path: &str) -> String {
-    let response = browser.get(path).await;
-    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-    response.text().await.expect("body")
-}
-
-fn links_to(html: &str, href: &str) -> bool {
-    let selector = Selector::parse("a[href]").expect("selector");
-    Html::parse_document(html)
-        .select(&selector)
-        .any(|a| a.value().attr("href") == Some(href))
-}
-
-/// The message shown at the field `name`: the element its
-/// `aria-describedby` names, on an input marked invalid.
-fn field_message(html: &str, name: &str) -> Option<String> {
-    let input = input_named(html, name)?;
-    if input.attr("aria-invalid") != Some("true") {
-        return None;
-    }
-    let id = input.attr("aria-describedby")?;
-    let selector = Selector::parse(&format!("[id=\"{id}\"]")).expect("selector");
-    Html::parse_document(html)
-        .select(&selector)
-        .next()
-        .map(|e| e.text().collect::<String>().trim().to_owned())
+/// Sets a fresh password on the reset link's page at `path`, expecting
+/// the redirect to the login form; returns the password.
+async fn reset_to_fresh_password(browser: &Browser, path: &str) -> String {
+    let new = fresh_password();
+    assert_redirects_to(&browser.reset_via_form(path, &new, &new).await, "/login");
+    new
 }
 
 /// Asserts the 400 page of a bad link, which offers a new one.
@@ -144,52 +77,23 @@ async fn assert_link_invalid(response: Response, what: &str) {
     );
 }
 
+/// Asserts the API's 400 for a bad link's token.
+async fn assert_api_link_invalid(response: Response) {
+    assert_eq!(
+        json_body(response, StatusCode::BAD_REQUEST).await,
+        json!({ "detail": API_LINK_INVALID })
+    );
+}
+
 /// Posts the reset form of `path` with a CSRF token of this browser's
 /// session, for links whose own page does not show the form.
 async fn post_reset_blind(browser: &Browser, path: &str, password: &str) -> Response {
-    let csrf = browser.csrf_token_from(FORGOT).await;
     browser
-        .post_form(
+        .post_blind(
             path,
-            &[
-                ("password", password),
-                ("password_confirm", password),
-                ("csrf_token", csrf.as_str()),
-            ],
+            &[("password", password), ("password_confirm", password)],
         )
         .await
-}
-
-/// An API login: its access and refresh tokens.
-async fn api_session(app: &TestApp, email: &str, password: &str) -> (String, String) {
-    let body = json_body(
-        app.api_login(&json!({ "email": email, "password": password }))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    (
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned(),
-        body["refresh_token"]
-            .as_str()
-            .expect("refresh_token")
-            .to_owned(),
-    )
-}
-
-async fn api_refresh(app: &TestApp, refresh_token: &str) -> StatusCode {
-    app.api_post_json("/api/refresh", &json!({ "refresh_token": refresh_token }))
-        .await
-        .status()
-}
-
-async fn api_login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
-    app.api_login(&json!({ "email": email, "password": password }))
-        .await
-        .status()
 }
 
 /// The `Retry-After` seconds of a 429: at least 1, at most an hour.
@@ -231,20 +135,18 @@ fn comparable_headers(response: &Response) -> Vec<(String, String)> {
     headers
 }
 
-fn assert_no_store(response: &Response, what: &str) {
-    assert_eq!(
-        response
-            .headers()
-            .get(CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok()),
-        Some("no-store"),
-        "Cache-Control of {what}"
-    );
+/// Asserts that two answers are the same to a client: their headers
+/// (see [`comparable_headers`]) and their bodies.
+async fn assert_same_answer(first: Response, second: Response) {
+    assert_eq!(comparable_headers(&first), comparable_headers(&second));
+    let first_body = first.bytes().await.expect("body");
+    let second_body = second.bytes().await.expect("body");
+    assert_eq!(first_body, second_body);
 }
 
 async fn the_login_page_links_to_the_form_that_asks_for_the_address(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let login = page_text(&app, "/login").await;
+    let login = app.page_text("/login").await;
     assert!(links_to(&login, FORGOT), "{login}");
 
     let page = app.get(FORGOT).await;
@@ -258,9 +160,8 @@ async fn the_login_page_links_to_the_form_that_asks_for_the_address(backend: Bac
 }
 
 async fn asking_without_the_csrf_token_is_forbidden_and_sends_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
     let _ = app.get(FORGOT).await;
     let forbidden = app
         .post_form(FORGOT, &[("email", user.email.as_str())])
@@ -275,33 +176,25 @@ async fn asking_without_the_csrf_token_is_forbidden_and_sends_nothing(backend: B
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
     // A request with the token, sent after them, arrives alone.
-    ask_for_reset_ok(&app, &user.email).await;
-    mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
+    reset_mail(&app, &mail, &user.email).await;
     assert_eq!(mail.mailbox().to(&user.email, RESET_MAIL).len(), 1);
 }
 
 async fn the_answer_is_the_same_for_a_known_and_an_unknown_address(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    let unknown = unknown_address();
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let unknown = fresh_address();
 
     let (stranger, owner) = (app.new_browser(), app.new_browser());
-    let for_unknown = ask_for_reset(&stranger, &unknown).await;
-    let for_known = ask_for_reset(&owner, &user.email).await;
+    let for_unknown = stranger.forgot_via_form(&unknown).await;
+    let for_known = owner.forgot_via_form(&user.email).await;
     assert_eq!(for_known.status(), StatusCode::SEE_OTHER);
     assert_eq!(for_unknown.status(), for_known.status());
     assert_redirects_to(&for_known, "/login");
     assert_redirects_to(&for_unknown, "/login");
-    assert_eq!(
-        comparable_headers(&for_unknown),
-        comparable_headers(&for_known)
-    );
-    let body_unknown = for_unknown.bytes().await.expect("body");
-    let body_known = for_known.bytes().await.expect("body");
-    assert_eq!(body_unknown, body_known);
+    assert_same_answer(for_unknown, for_known).await;
     for browser in [&stranger, &owner] {
-        let login = page_text(browser, "/login").await;
+        let login = browser.page_text("/login").await;
         assert!(login.contains(SENT_FLASH), "{login}");
     }
 
@@ -319,41 +212,28 @@ async fn the_answer_is_the_same_for_a_known_and_an_unknown_address(backend: Back
         letter.headers
     );
     assert_eq!(letter.from, "gatehouse <no-reply@localhost>");
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/password/reset/", app.address)),
-        "{}",
-        letter.link()
-    );
+    letter.assert_link_starts_with(&format!("{}/password/reset/", app.address));
     assert!(letter.token().len() >= 22, "{}", letter.token());
     assert!(!app.logs().contains(&letter.token()));
 }
 
 async fn a_malformed_address_is_refused_at_the_email_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let answer = ask_for_reset(&app, "not an address").await;
-    assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = answer.text().await.expect("body");
-    assert!(field_message(&html, "email").is_some(), "{html}");
+    let answer = app.forgot_via_form("not an address").await;
+    let html = assert_form_error_at(answer, "email").await;
     assert_eq!(
-        input_named(&html, "email").and_then(|i| i.attr("value").map(str::to_owned)),
+        input_value(&html, "email"),
         Some("not an address".to_owned()),
         "the address is kept"
     );
 
-    let api = api_forgot(&app, "not an address").await;
-    let errors = validation_errors(api).await;
-    assert!(
-        errors.iter().any(|(field, _)| field == "email"),
-        "{errors:?}"
-    );
+    let api = app.api_forgot("not an address").await;
+    assert_error_for(&validation_errors(api).await, "email");
 }
 
 async fn links_start_with_the_servers_address_whatever_the_host_header(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
     let form = app
         .client
         .get(app.url(FORGOT))
@@ -376,13 +256,7 @@ async fn links_start_with_the_servers_address_whatever_the_host_header(backend: 
         .expect("POST");
     assert_redirects_to(&answer, "/login");
     let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/password/reset/", app.address)),
-        "{}",
-        letter.link()
-    );
+    letter.assert_link_starts_with(&format!("{}/password/reset/", app.address));
     assert!(!letter.body.contains("evil.example"), "{}", letter.body);
 }
 
@@ -393,7 +267,7 @@ async fn links_start_with_the_public_url_whatever_the_host_header(backend: Backe
         .env("GATEHOUSE_PUBLIC_URL", "https://auth.example.test")
         .spawn()
         .await;
-    let user = registered(&app).await;
+    let user = app.register_user().await;
     ask_for_reset_ok(&app, &user.email).await;
     let answer = app
         .client
@@ -409,13 +283,7 @@ async fn links_start_with_the_public_url_whatever_the_host_header(backend: Backe
         .wait_for_count(&user.email, RESET_MAIL, 2)
         .await;
     for letter in &letters {
-        assert!(
-            letter
-                .link()
-                .starts_with("https://auth.example.test/password/reset/"),
-            "{}",
-            letter.link()
-        );
+        letter.assert_link_starts_with("https://auth.example.test/password/reset/");
         assert!(!letter.body.contains("evil.example"), "{}", letter.body);
         assert!(!letter.body.contains(&app.address), "{}", letter.body);
     }
@@ -425,11 +293,9 @@ async fn links_start_with_the_public_url_whatever_the_host_header(backend: Backe
 }
 
 async fn opening_the_link_shows_the_form_and_uses_nothing(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    ask_for_reset_ok(&app, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let letter = reset_mail(&app, &mail, &user.email).await;
     let path = letter.link_path();
     assert!(path.starts_with("/password/reset/"), "{path}");
 
@@ -442,60 +308,42 @@ async fn opening_the_link_shows_the_form_and_uses_nothing(backend: Backend) {
         let html = page.text().await.expect("body");
         let form = form_with_action(&html, &path).unwrap_or_else(|| panic!("no form:\n{html}"));
         for name in ["password", "password_confirm"] {
-            let input = input_named(&form, name).unwrap_or_else(|| panic!("no {name}:\n{form}"));
-            assert_eq!(input.attr("type"), Some("password"), "{}", input.html);
-            assert_eq!(
-                input.attr("autocomplete"),
-                Some("new-password"),
-                "{}",
-                input.html
-            );
+            assert_input(&form, name, "password", "new-password");
         }
         assert!(!csrf_from(&form).is_empty());
     }
     // Nothing changed: the old password still works, and so does the link.
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
-    let new = fresh_password();
-    assert_redirects_to(
-        &choose_password(&visitor, &path, &new, &new).await,
-        "/login",
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
+    reset_to_fresh_password(&visitor, &path).await;
 }
 
 async fn resetting_sets_the_new_password_and_uses_the_link(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
     let before = app.login_via_api(&user.email, &user.password).await;
-    let me = json_body(app.api_me(&before).await, StatusCode::OK).await;
+    let me = app.api_me_json(&before).await;
     assert_eq!(me["email_verified"], false);
 
     let browser = app.new_browser();
-    ask_for_reset_ok(&browser, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
-    let new = fresh_password();
-    let done = choose_password(&browser, &letter.link_path(), &new, &new).await;
-    assert_redirects_to(&done, "/login");
-    let login = page_text(&browser, "/login").await;
+    let letter = reset_mail(&browser, &mail, &user.email).await;
+    let new = reset_to_fresh_password(&browser, &letter.link_path()).await;
+    let login = browser.page_text("/login").await;
     assert!(login.contains(RESET_FLASH), "{login}");
 
     // The old password fails; the new one works.
     let old = browser.login_via_form(&user.email, &user.password).await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
     assert_redirects_to(&browser.login_via_form(&user.email, &new).await, "/me");
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
     // The link reached the address: it counts as confirmed.
     let token = app.login_via_api(&user.email, &new).await;
-    let me = json_body(app.api_me(&token).await, StatusCode::OK).await;
+    let me = app.api_me_json(&token).await;
     assert_eq!(me["email_verified"], true);
 
-    let notice = mail.mailbox().wait_for(&user.email, CHANGED_MAIL).await;
+    let notice = mail
+        .mailbox()
+        .wait_for(&user.email, PASSWORD_CHANGED_MAIL)
+        .await;
     assert!(notice.subject.contains("gatehouse"), "{}", notice.subject);
     assert!(!notice.body.contains(&new), "the notice shows no password");
 
@@ -507,10 +355,7 @@ async fn resetting_sets_the_new_password_and_uses_the_link(backend: Backend) {
         "POST again",
     )
     .await;
-    assert_eq!(
-        api_login_status(&app, &user.email, &again).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &user.email, &again, StatusCode::UNAUTHORIZED).await;
     assert!(!app.logs().contains(&letter.token()));
 }
 
@@ -533,9 +378,8 @@ async fn an_expired_link_is_refused(backend: Backend) {
         .env("GATEHOUSE_RESET_TTL", "5s")
         .spawn()
         .await;
-    let user = registered(&app).await;
-    ask_for_reset_ok(&app, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
+    let user = app.register_user().await;
+    let letter = reset_mail(&app, &mail, &user.email).await;
     let path = letter.link_path();
     assert_eq!(app.get(&path).await.status(), StatusCode::OK, "fresh");
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -543,32 +387,15 @@ async fn an_expired_link_is_refused(backend: Backend) {
     assert_link_invalid(app.get(&path).await, "GET expired").await;
     let new = fresh_password();
     assert_link_invalid(post_reset_blind(&app, &path, &new).await, "POST expired").await;
-    let answer = app
-        .api_post_json(
-            "/api/password/reset",
-            &json!({ "token": letter.token(), "password": new }),
-        )
-        .await;
-    assert_eq!(
-        json_body(answer, StatusCode::BAD_REQUEST).await,
-        json!({ "detail": API_LINK_INVALID })
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_link_invalid(app.api_reset(&letter.token(), &new).await).await;
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::UNAUTHORIZED).await;
 }
 
 async fn a_newer_link_makes_the_older_one_invalid(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    ask_for_reset_ok(&app, &user.email).await;
-    let first = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let first = reset_mail(&app, &mail, &user.email).await;
     assert_eq!(app.get(&first.link_path()).await.status(), StatusCode::OK);
     ask_for_reset_ok(&app, &user.email).await;
     let second = mail
@@ -584,48 +411,31 @@ async fn a_newer_link_makes_the_older_one_invalid(backend: Backend) {
         "POST older",
     )
     .await;
-    let new = fresh_password();
-    assert_redirects_to(
-        &choose_password(&app, &second.link_path(), &new, &new).await,
-        "/login",
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &old_choice).await,
-        StatusCode::UNAUTHORIZED
-    );
+    let new = reset_to_fresh_password(&app, &second.link_path()).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::OK).await;
+    assert_api_login(&app, &user.email, &old_choice, StatusCode::UNAUTHORIZED).await;
 }
 
 async fn a_reset_ends_every_session_and_token_of_the_account(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
     // Both in use, as the server may remember them.
     owner.me().await;
-    let (access, refresh) = api_session(&app, &user.email, &user.password).await;
+    let (access, refresh) = app.api_session(&user.email, &user.password).await;
     assert_eq!(app.api_me(&access).await.status(), StatusCode::OK);
     // Someone else, logged in meanwhile, stays logged in.
     let other = app.new_browser().register_cookie_user().await;
 
     let browser = app.new_browser();
-    ask_for_reset_ok(&browser, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
-    let new = fresh_password();
-    assert_redirects_to(
-        &choose_password(&browser, &letter.link_path(), &new, &new).await,
-        "/login",
-    );
+    let letter = reset_mail(&browser, &mail, &user.email).await;
+    let new = reset_to_fresh_password(&browser, &letter.link_path()).await;
 
     owner.assert_logged_out().await;
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(api_refresh(&app, &refresh).await, StatusCode::UNAUTHORIZED);
+    app.assert_api_session_ended(&access, &refresh).await;
     other.me().await;
     // A new login with the new password works.
-    let (fresh, _) = api_session(&app, &user.email, &new).await;
+    let (fresh, _) = app.api_session(&user.email, &new).await;
     assert_eq!(app.api_me(&fresh).await.status(), StatusCode::OK);
 }
 
@@ -637,7 +447,7 @@ async fn a_reset_clears_the_failed_login_count(backend: Backend) {
         .env("GATEHOUSE_LOGIN_LIMIT", "2/15m")
         .spawn()
         .await;
-    let user = registered(&app).await;
+    let user = app.register_user().await;
     let browser = app.new_browser();
     for _ in 0..2 {
         let failed = browser.login_via_form(&user.email, "wrong-password").await;
@@ -646,64 +456,34 @@ async fn a_reset_clears_the_failed_login_count(backend: Backend) {
     let throttled = browser.login_via_form(&user.email, &user.password).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    ask_for_reset_ok(&browser, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
-    let new = fresh_password();
-    assert_redirects_to(
-        &choose_password(&browser, &letter.link_path(), &new, &new).await,
-        "/login",
-    );
+    let letter = reset_mail(&browser, &mail, &user.email).await;
+    let new = reset_to_fresh_password(&browser, &letter.link_path()).await;
     assert_redirects_to(&browser.login_via_form(&user.email, &new).await, "/me");
 }
 
 async fn a_bad_new_password_is_refused_as_at_registration(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    ask_for_reset_ok(&app, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let letter = reset_mail(&app, &mail, &user.email).await;
     let path = letter.link_path();
 
-    let short = choose_password(&app, &path, "short", "short").await;
-    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = short.text().await.expect("body");
-    assert_eq!(
-        field_message(&html, "password").as_deref(),
-        Some(PASSWORD_TOO_SHORT),
-        "{html}"
-    );
-    assert_password_inputs_are_empty(&html);
+    let short = app.reset_via_form(&path, "short", "short").await;
+    let html = assert_form_error(short, "password", PASSWORD_TOO_SHORT).await;
     assert!(form_with_action(&html, &path).is_some(), "the form again");
 
     let new = fresh_password();
     let other = fresh_password();
-    let differ = choose_password(&app, &path, &new, &other).await;
-    assert_eq!(differ.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = differ.text().await.expect("body");
-    assert_eq!(
-        field_message(&html, "password_confirm").as_deref(),
-        Some(PASSWORDS_DIFFER),
-        "{html}"
-    );
+    let differ = app.reset_via_form(&path, &new, &other).await;
+    let html = assert_form_error(differ, "password_confirm", PASSWORDS_DIFFER).await;
     assert!(!html.contains(&new) && !html.contains(&other), "echoed");
-    assert_password_inputs_are_empty(&html);
 
     // Nothing changed, and the link still works.
     for password in ["short", new.as_str(), other.as_str()] {
-        assert_eq!(
-            api_login_status(&app, &user.email, password).await,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_api_login(&app, &user.email, password, StatusCode::UNAUTHORIZED).await;
     }
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK
-    );
-    assert_redirects_to(&choose_password(&app, &path, &new, &new).await, "/login");
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::OK
-    );
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
+    assert_redirects_to(&app.reset_via_form(&path, &new, &new).await, "/login");
+    assert_api_login(&app, &user.email, &new, StatusCode::OK).await;
 }
 
 async fn past_the_reset_limit_the_same_answer_and_no_email(backend: Backend) {
@@ -714,16 +494,16 @@ async fn past_the_reset_limit_the_same_answer_and_no_email(backend: Backend) {
         .env("GATEHOUSE_RESET_LIMIT", "2/1h")
         .spawn()
         .await;
-    let user = registered(&app).await;
-    let other = registered(&app).await;
+    let user = app.register_user().await;
+    let other = app.register_user().await;
 
     let mut answers = Vec::new();
     for _ in 0..3 {
         let browser = app.new_browser();
-        let answer = ask_for_reset(&browser, &user.email).await;
+        let answer = browser.forgot_via_form(&user.email).await;
         assert_redirects_to(&answer, "/login");
         answers.push(comparable_headers(&answer));
-        let login = page_text(&browser, "/login").await;
+        let login = browser.page_text("/login").await;
         assert!(login.contains(SENT_FLASH), "{login}");
     }
     assert_eq!(answers[2], answers[0], "the third answer is the same");
@@ -749,21 +529,21 @@ async fn the_twenty_first_request_from_one_address_in_an_hour_is_refused(backend
         .env("GATEHOUSE_RATE_LIMITS", "on")
         .spawn()
         .await;
-    let user = registered(&app).await;
+    let user = app.register_user().await;
     for request in 0..20 {
-        let address = unknown_address();
+        let address = fresh_address();
         // Malformed addresses count too.
         if request >= 18 {
             let refused = if request % 2 == 0 {
-                ask_for_reset(&app, "not-an-address").await
+                app.forgot_via_form("not-an-address").await
             } else {
-                api_forgot(&app, "not-an-address").await
+                app.api_forgot("not-an-address").await
             };
             assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
         } else if request % 2 == 0 {
             ask_for_reset_ok(&app, &address).await;
         } else {
-            let api = api_forgot(&app, &address).await;
+            let api = app.api_forgot(&address).await;
             assert_eq!(
                 api.status(),
                 StatusCode::ACCEPTED,
@@ -773,152 +553,88 @@ async fn the_twenty_first_request_from_one_address_in_an_hour_is_refused(backend
         }
     }
 
-    let page = ask_for_reset(&app, &user.email).await;
+    let page = app.forgot_via_form(&user.email).await;
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
     retry_after(&page);
-    let fresh_browser = ask_for_reset(&app.new_browser(), &user.email).await;
+    let fresh_browser = app.new_browser().forgot_via_form(&user.email).await;
     assert_eq!(
         fresh_browser.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "per address, not per browser"
     );
-    let api = api_forgot(&app, &user.email).await;
+    let api = app.api_forgot(&user.email).await;
     retry_after(&api);
     let body = json_body(api, StatusCode::TOO_MANY_REQUESTS).await;
     assert!(body["detail"].is_string(), "{body}");
 
     // No link for the refused requests: a later registration's mail
     // arrives, and none for the account before it.
-    let later = registered(&app).await;
+    let later = app.register_user().await;
     mail.mailbox().wait_for(&later.email, CONFIRM_MAIL).await;
     assert!(mail.mailbox().to(&user.email, RESET_MAIL).is_empty());
 }
 
 async fn the_api_asks_for_a_link_with_202_whatever_the_address(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    let unknown = unknown_address();
-    let for_unknown = api_forgot(&app, &unknown).await;
-    let for_known = api_forgot(&app, &user.email).await;
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let unknown = fresh_address();
+    let for_unknown = app.api_forgot(&unknown).await;
+    let for_known = app.api_forgot(&user.email).await;
     assert_eq!(for_unknown.status(), StatusCode::ACCEPTED);
     assert_eq!(for_known.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        comparable_headers(&for_unknown),
-        comparable_headers(&for_known)
-    );
-    assert_eq!(
-        for_unknown.bytes().await.expect("body"),
-        for_known.bytes().await.expect("body")
-    );
+    assert_same_answer(for_unknown, for_known).await;
 
     let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
     assert!(mail.mailbox().to(&unknown, "").is_empty());
-    assert!(
-        letter
-            .link()
-            .starts_with(&format!("{}/password/reset/", app.address)),
-        "{}",
-        letter.link()
-    );
+    letter.assert_link_starts_with(&format!("{}/password/reset/", app.address));
     let missing = app.api_post_json("/api/password/forgot", &json!({})).await;
-    let errors = validation_errors(missing).await;
-    assert!(
-        errors.iter().any(|(field, _)| field == "email"),
-        "{errors:?}"
-    );
+    assert_error_for(&validation_errors(missing).await, "email");
 }
 
 async fn the_api_resets_the_password_with_the_links_token(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
-    let user = registered(&app).await;
-    let (access, refresh) = api_session(&app, &user.email, &user.password).await;
-    assert_eq!(
-        api_forgot(&app, &user.email).await.status(),
-        StatusCode::ACCEPTED
-    );
+    let (mail, app) = spawn_with_mail(backend).await;
+    let user = app.register_user().await;
+    let (access, refresh) = app.api_session(&user.email, &user.password).await;
+    app.forgot_via_api(&user.email).await;
     let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
     let token = letter.token();
-    let reset = |password: String| {
-        let app = &app;
-        let token = token.clone();
-        async move {
-            app.api_post_json(
-                "/api/password/reset",
-                &json!({ "token": token, "password": password }),
-            )
-            .await
-        }
-    };
 
-    let short = validation_errors(reset("short".to_owned()).await).await;
+    let short = validation_errors(app.api_reset(&token, "short").await).await;
     assert_field_error(&short, "password", PASSWORD_TOO_SHORT);
     let missing = app
         .api_post_json("/api/password/reset", &json!({ "token": token }))
         .await;
-    let errors = validation_errors(missing).await;
-    assert!(errors.iter().any(|(f, _)| f == "password"), "{errors:?}");
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::OK,
-        "nothing changed yet"
-    );
+    assert_error_for(&validation_errors(missing).await, "password");
+    // Nothing changed yet.
+    assert_api_login(&app, &user.email, &user.password, StatusCode::OK).await;
 
     let new = fresh_password();
-    let done = reset(new.clone()).await;
+    let done = app.api_reset(&token, &new).await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        api_login_status(&app, &user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &new).await,
-        StatusCode::OK
-    );
-    assert_eq!(app.api_me(&access).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(api_refresh(&app, &refresh).await, StatusCode::UNAUTHORIZED);
-    mail.mailbox().wait_for(&user.email, CHANGED_MAIL).await;
+    assert_api_login(&app, &user.email, &user.password, StatusCode::UNAUTHORIZED).await;
+    assert_api_login(&app, &user.email, &new, StatusCode::OK).await;
+    app.assert_api_session_ended(&access, &refresh).await;
+    mail.mailbox()
+        .wait_for(&user.email, PASSWORD_CHANGED_MAIL)
+        .await;
 
     let again = fresh_password();
-    let used = reset(again.clone()).await;
-    assert_eq!(
-        json_body(used, StatusCode::BAD_REQUEST).await,
-        json!({ "detail": API_LINK_INVALID })
-    );
+    assert_api_link_invalid(app.api_reset(&token, &again).await).await;
     let unknown = app
-        .api_post_json(
-            "/api/password/reset",
-            &json!({ "token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "password": again }),
-        )
+        .api_reset("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &again)
         .await;
-    assert_eq!(
-        json_body(unknown, StatusCode::BAD_REQUEST).await,
-        json!({ "detail": API_LINK_INVALID })
-    );
-    assert_eq!(
-        api_login_status(&app, &user.email, &again).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_link_invalid(unknown).await;
+    assert_api_login(&app, &user.email, &again, StatusCode::UNAUTHORIZED).await;
     assert!(!app.logs().contains(&token));
 }
 
 async fn a_reset_makes_a_pending_change_of_address_link_void(backend: Backend) {
-    let mail = TestMail::start();
-    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    let (mail, app) = spawn_with_mail(backend).await;
     let owner = app.register_cookie_user().await;
     let user = owner.user.clone();
-    let new_address = unknown_address();
-    let csrf = owner.csrf_token_from("/me/email").await;
+    let new_address = fresh_address();
     let asked = owner
-        .post_form(
-            "/me/email",
-            &[
-                ("new_email", new_address.as_str()),
-                ("current_password", user.password.as_str()),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
+        .change_email_via_form(&new_address, &user.password)
         .await;
     assert_redirects_to(&asked, "/me");
     let change = mail
@@ -928,32 +644,21 @@ async fn a_reset_makes_a_pending_change_of_address_link_void(backend: Backend) {
     assert_eq!(app.get(&change.link_path()).await.status(), StatusCode::OK);
 
     let browser = app.new_browser();
-    ask_for_reset_ok(&browser, &user.email).await;
-    let letter = mail.mailbox().wait_for(&user.email, RESET_MAIL).await;
-    let new = fresh_password();
-    assert_redirects_to(
-        &choose_password(&browser, &letter.link_path(), &new, &new).await,
-        "/login",
-    );
+    let letter = reset_mail(&browser, &mail, &user.email).await;
+    let new = reset_to_fresh_password(&browser, &letter.link_path()).await;
 
     let page = browser.get(&change.link_path()).await;
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     assert!(page.text().await.expect("body").contains(LINK_INVALID));
-    let csrf = browser.csrf_token_from(FORGOT).await;
-    let pressed = browser
-        .post_form(&change.link_path(), &[("csrf_token", csrf.as_str())])
-        .await;
+    let pressed = browser.post_blind(&change.link_path(), &[]).await;
     assert_eq!(pressed.status(), StatusCode::BAD_REQUEST);
     assert!(pressed.text().await.expect("body").contains(LINK_INVALID));
 
     // The account keeps its address.
     let token = app.login_via_api(&user.email, &new).await;
-    let me: Value = json_body(app.api_me(&token).await, StatusCode::OK).await;
+    let me = app.api_me_json(&token).await;
     assert_eq!(me["email"], user.email.as_str());
-    assert_eq!(
-        api_login_status(&app, &new_address, &new).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_api_login(&app, &new_address, &new, StatusCode::UNAUTHORIZED).await;
     let logs = app.logs();
     assert!(!logs.contains(&change.token()) && !logs.contains(&letter.token()));
 }

@@ -5,9 +5,9 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, SmtpServer, SmtpTls, TestApp, TestUser};
+use crate::helpers::{Backend, CONFIRM_MAIL, SmtpServer, SmtpTls, TestApp, TestUser};
 
-const CONFIRM: &str = "Confirm your email address";
+const RETRYING: &str = "could not send an email; trying again";
 
 async fn mail_over(tls: SmtpTls, backend: Backend) {
     let login = Some(("mailer".to_owned(), "tls-pass-123".to_owned()));
@@ -22,9 +22,8 @@ async fn mail_over(tls: SmtpTls, backend: Backend) {
         )
         .spawn()
         .await;
-    let user = TestUser::generate();
-    app.register_via_api(&user).await;
-    let letter = smtp.mailbox().wait_for(&user.email, CONFIRM).await;
+    let user = app.register_user().await;
+    let letter = smtp.mailbox().wait_for(&user.email, CONFIRM_MAIL).await;
     assert!(letter.link().contains("/verify-email/"));
     assert!(
         !app.logs().contains("tls-pass-123"),
@@ -52,15 +51,7 @@ async fn an_untrusted_certificate_is_refused_and_the_mail_waits(backend: Backend
     let user = TestUser::generate();
     let response = app.api_register(&user.api_registration()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !app.logs().contains("could not send an email; trying again") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no retry logged:\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_for_log_line(RETRYING).await;
     assert!(smtp.mailbox().messages().is_empty());
 }
 

@@ -1,9 +1,12 @@
-//! Assertions on what the server answered: redirects, JSON bodies, the
-//! API's 401 and its validation errors.
+//! Assertions on what the server answered: redirects, caching, form pages
+//! shown again with a message, JSON bodies, the API's 401 and its
+//! validation errors.
 
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+
+use super::html::{assert_password_inputs_are_empty, field_message};
 
 /// The `Location` header of a response.
 pub fn location(response: &Response) -> String {
@@ -24,6 +27,46 @@ pub fn assert_redirects_to(response: &Response, path: &str) {
         "expected a 303 to {path}"
     );
     assert_eq!(location(response), path);
+}
+
+/// Asserts `Cache-Control: no-store` on the answer for `what`.
+pub fn assert_no_store(response: &Response, what: &str) {
+    assert_eq!(
+        response
+            .headers()
+            .get(CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "Cache-Control of {what}"
+    );
+}
+
+/// Asserts a 422 page with `message` at `field` and no password kept in
+/// its inputs; returns the page.
+pub async fn assert_form_error(response: Response, field: &str, message: &str) -> String {
+    let status = response.status();
+    let html = response.text().await.expect("no body");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert_eq!(
+        field_message(&html, field).as_deref(),
+        Some(message),
+        "at {field}:\n{html}"
+    );
+    assert_password_inputs_are_empty(&html);
+    html
+}
+
+/// Asserts a 422 page with a message, whichever, at `field`; returns the
+/// page.
+pub async fn assert_form_error_at(response: Response, field: &str) -> String {
+    let status = response.status();
+    let html = response.text().await.expect("no body");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        field_message(&html, field).is_some(),
+        "no message at {field}:\n{html}"
+    );
+    html
 }
 
 /// Asserts that an API answer has the status and a JSON body, and returns it.
@@ -83,5 +126,14 @@ pub fn assert_field_error(errors: &[(String, String)], field: &str, message: &st
     assert!(
         errors.iter().any(|(f, m)| f == field && m == message),
         "expected {field}: {message:?} in {errors:?}"
+    );
+}
+
+/// Asserts that a list of validation errors holds one, whichever, for
+/// `field`.
+pub fn assert_error_for(errors: &[(String, String)], field: &str) {
+    assert!(
+        errors.iter().any(|(f, _)| f == field),
+        "expected an error for {field} in {errors:?}"
     );
 }

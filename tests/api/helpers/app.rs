@@ -22,6 +22,8 @@ pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_POSTGRES_URL";
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a test waits for a line in the server's log.
+const LOG_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The database a test runs against.
 #[derive(Clone, Debug)]
@@ -464,6 +466,34 @@ impl TestApp {
     /// Everything the server printed so far, stdout and stderr.
     pub fn logs(&self) -> String {
         lock(&self.logs).clone()
+    }
+
+    /// Waits until the server's log has a line containing `needle`;
+    /// returns it.
+    pub async fn wait_for_log_line(&self, needle: &str) -> String {
+        self.wait_for_log_line_where(&format!("with {needle:?}"), |line| line.contains(needle))
+            .await
+    }
+
+    /// Waits until the server's log has a line that `matches` (`what`
+    /// says which, for the failure); returns it.
+    pub async fn wait_for_log_line_where(
+        &self,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        let started = Instant::now();
+        loop {
+            let logs = self.logs();
+            if let Some(line) = logs.lines().find(|line| matches(line)) {
+                return line.to_owned();
+            }
+            assert!(
+                started.elapsed() < LOG_TIMEOUT,
+                "no log line {what} within {LOG_TIMEOUT:?}:\n{logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// A client with an empty cookie jar for this server.

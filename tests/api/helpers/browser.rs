@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::answers::{assert_api_unauthorized, assert_redirects_to, json_body};
 use super::constants::{AUTH_COOKIE, LOGIN_FOR_ME};
-use super::html::{csrf_from, find_csrf};
+use super::html::{csrf_from, find_csrf, form_with_action};
 use super::users::{CookieUser, TestUser, TokenUser};
 
 /// One HTTP client with its own cookie jar; never follows redirects. A
@@ -166,6 +166,54 @@ impl Browser {
             .expect("POST failed")
     }
 
+    /// `POST /api/password/forgot` for `email`.
+    pub async fn api_forgot(&self, email: &str) -> Response {
+        self.api_post_json("/api/password/forgot", &json!({ "email": email }))
+            .await
+    }
+
+    /// Asks for a reset link through the API, expecting its 202.
+    pub async fn forgot_via_api(&self, email: &str) {
+        let response = self.api_forgot(email).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "asking for a reset link for {email}"
+        );
+    }
+
+    /// `POST /api/password/reset` with a link's token and a new password.
+    pub async fn api_reset(&self, token: &str, password: &str) -> Response {
+        self.api_post_json(
+            "/api/password/reset",
+            &json!({ "token": token, "password": password }),
+        )
+        .await
+    }
+
+    /// `POST /api/refresh` with this refresh token.
+    pub async fn api_refresh(&self, refresh_token: &str) -> Response {
+        self.api_post_json("/api/refresh", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    /// `POST /api/me/password` with `body`, and with this bearer token when
+    /// given.
+    pub async fn api_change_password(&self, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.post(self.url("/api/me/password")).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("POST failed")
+    }
+
+    /// The status of an API login with these credentials.
+    pub async fn api_login_status(&self, email: &str, password: &str) -> StatusCode {
+        self.api_login(&json!({ "email": email, "password": password }))
+            .await
+            .status()
+    }
+
     pub async fn api_me(&self, token: &str) -> Response {
         self.api_me_with_authorization(&format!("Bearer {token}"))
             .await
@@ -220,6 +268,82 @@ impl Browser {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         csrf_from(&response.text().await.expect("no body"))
+    }
+
+    /// The page at `path`, which must answer 200, as text.
+    pub async fn page_text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("no body")
+    }
+
+    /// Opens the page at `path` and posts its form with `fields` and the
+    /// page's CSRF token.
+    pub async fn submit_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let page = self.get(path).await;
+        let status = page.status();
+        let html = page.text().await.expect("no body");
+        assert_eq!(status, StatusCode::OK, "GET {path}:\n{html}");
+        let csrf = csrf_from(&html);
+        let mut form = fields.to_vec();
+        form.push(("csrf_token", csrf.as_str()));
+        self.post_form(path, &form).await
+    }
+
+    /// Posts `fields` to `path` with the CSRF token of this browser's
+    /// session, taken from the login form (which every visitor may open):
+    /// for a page that shows no form of its own, such as a used link's.
+    pub async fn post_blind(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let csrf = self.csrf_token_from("/login").await;
+        let mut form = fields.to_vec();
+        form.push(("csrf_token", csrf.as_str()));
+        self.post_form(path, &form).await
+    }
+
+    /// Opens the page at `path`, expecting a 200 with a form whose action
+    /// is `path` (a link's button); returns that form.
+    pub async fn form_at(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        let status = page.status();
+        let html = page.text().await.expect("no body");
+        assert_eq!(status, StatusCode::OK, "GET {path}:\n{html}");
+        form_with_action(&html, path).unwrap_or_else(|| panic!("no form for {path}:\n{html}"))
+    }
+
+    /// Opens the page at `path` and presses its button: posts the form
+    /// whose action is `path` with that form's CSRF token.
+    pub async fn press_button(&self, path: &str) -> Response {
+        let form = self.form_at(path).await;
+        self.post_form(path, &[("csrf_token", csrf_from(&form).as_str())])
+            .await
+    }
+
+    /// Fills in and posts the forgot-password form.
+    pub async fn forgot_via_form(&self, email: &str) -> Response {
+        self.submit_form("/password/forgot", &[("email", email)])
+            .await
+    }
+
+    /// Opens a reset link's page at `path` and posts its form with these
+    /// passwords.
+    pub async fn reset_via_form(&self, path: &str, password: &str, confirm: &str) -> Response {
+        self.submit_form(
+            path,
+            &[("password", password), ("password_confirm", confirm)],
+        )
+        .await
+    }
+
+    /// Fills in and posts the change of address form of the account.
+    pub async fn change_email_via_form(&self, new_email: &str, current_password: &str) -> Response {
+        self.submit_form(
+            "/me/email",
+            &[
+                ("new_email", new_email),
+                ("current_password", current_password),
+            ],
+        )
+        .await
     }
 
     /// Fills in and posts the register form.
@@ -285,6 +409,51 @@ impl Browser {
             .to_owned()
     }
 
+    /// Logs in through the API, expecting 200, and returns the access and
+    /// the refresh token.
+    pub async fn api_session(&self, email: &str, password: &str) -> (String, String) {
+        let body = json_body(
+            self.api_login(&json!({ "email": email, "password": password }))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let token = |name: &str| {
+            body[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {body}"))
+                .to_owned()
+        };
+        (token("access_token"), token("refresh_token"))
+    }
+
+    /// Asserts that the API refuses an API login's access token and its
+    /// refresh token.
+    pub async fn assert_api_session_ended(&self, access: &str, refresh: &str) {
+        assert_eq!(
+            self.api_me(access).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "GET /api/me with the access token"
+        );
+        assert_eq!(
+            self.api_refresh(refresh).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "POST /api/refresh with the refresh token"
+        );
+    }
+
+    /// `GET /api/me` with this bearer token, expecting 200, as JSON.
+    pub async fn api_me_json(&self, token: &str) -> Value {
+        json_body(self.api_me(token).await, StatusCode::OK).await
+    }
+
+    /// Registers a fresh user through the API (which logs nobody in).
+    pub async fn register_user(&self) -> TestUser {
+        let user = TestUser::generate();
+        self.register_via_api(&user).await;
+        user
+    }
+
     /// A fresh user registered through the API, its id and an access token.
     pub async fn user_with_token(&self) -> (TestUser, i64, String) {
         let user = TestUser::generate();
@@ -313,4 +482,14 @@ impl Browser {
         let (user, id, token) = self.user_with_token().await;
         TokenUser::new(self, user, id, token)
     }
+}
+
+/// Asserts that an API login with these credentials on `server` gets
+/// `status`.
+pub async fn assert_api_login(server: &Browser, email: &str, password: &str, status: StatusCode) {
+    assert_eq!(
+        server.api_login_status(email, password).await,
+        status,
+        "an API login of {email}"
+    );
 }

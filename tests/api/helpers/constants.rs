@@ -38,3 +38,13 @@ pub const LEAKS: [&str; 8] = [
 
 /// The content type of an HTML form post.
 pub const FORM: &str = "application/x-www-form-urlencoded";
+
+// Subjects of the mail the server sends (a test matches a part of one).
+pub const CONFIRM_MAIL: &str = "Confirm your email address";
+pub const NEW_ADDRESS_MAIL: &str = "Confirm your new email address";
+pub const ADDRESS_CHANGED_MAIL: &str = "Your gatehouse email address was changed";
+pub const RESET_MAIL: &str = "Reset your gatehouse password";
+pub const PASSWORD_CHANGED_MAIL: &str = "Your gatehouse password was changed";
+
+/// The page of a link that is unknown, used or out of date.
+pub const LINK_INVALID: &str = "This link is invalid or has expired";

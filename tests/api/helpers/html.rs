@@ -99,3 +99,37 @@ pub fn form_with_action(html: &str, action: &str) -> Option<String> {
         .find(|form| form.value().attr("action") == Some(action))
         .map(|form| form.html())
 }
+
+/// Whether the page has a link (`<a href>`) to exactly `href`.
+pub fn links_to(html: &str, href: &str) -> bool {
+    Html::parse_document(html)
+        .select(&selector("a[href]"))
+        .any(|a| a.value().attr("href") == Some(href))
+}
+
+/// The message shown at the field `name`: the element its
+/// `aria-describedby` names, on an input marked invalid.
+pub fn field_message(html: &str, name: &str) -> Option<String> {
+    let input = input_named(html, name)?;
+    if input.attr("aria-invalid") != Some("true") {
+        return None;
+    }
+    let id = input.attr("aria-describedby")?;
+    Html::parse_document(html)
+        .select(&selector(&format!("[id=\"{id}\"]")))
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+}
+
+/// Asserts that `form` has an `<input>` named `name` with this `type` and
+/// `autocomplete`.
+pub fn assert_input(form: &str, name: &str, kind: &str, autocomplete: &str) {
+    let input = input_named(form, name).unwrap_or_else(|| panic!("no {name} in:\n{form}"));
+    assert_eq!(input.attr("type"), Some(kind), "{}", input.html);
+    assert_eq!(
+        input.attr("autocomplete"),
+        Some(autocomplete),
+        "{}",
+        input.html
+    );
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::app::AppBuilder;
+use super::app::{AppBuilder, Backend, TestApp};
 
 /// The Python with Debian's aiosmtpd (not a pyenv one that lacks it).
 const PYTHON: &str = "/usr/bin/python3";
@@ -255,6 +255,14 @@ impl TestMail {
     }
 }
 
+/// A server with the harness's defaults whose mail goes to a [`TestMail`]
+/// of its own (in that order, so that the server stops first).
+pub async fn spawn_with_mail(backend: Backend) -> (TestMail, TestApp) {
+    let mail = TestMail::start();
+    let app = mail.configure(TestApp::builder(backend)).spawn().await;
+    (mail, app)
+}
+
 /// A folder of `.eml` messages.
 #[derive(Clone)]
 pub struct Mailbox {
@@ -380,6 +388,12 @@ impl Mail {
             .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no link in:\n{}", self.body))
             .to_owned()
+    }
+
+    /// Asserts that the link starts with `prefix`.
+    pub fn assert_link_starts_with(&self, prefix: &str) {
+        let link = self.link();
+        assert!(link.starts_with(prefix), "{link}");
     }
 
     /// The link's path (`/verify-email/TOKEN`), for the test's client.

@@ -50,6 +50,19 @@ impl TestUser {
     }
 }
 
+/// A password no test user has.
+pub fn fresh_password() -> String {
+    format!("new-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An address no account has.
+pub fn fresh_address() -> String {
+    format!(
+        "someone-{}@example.org",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
 /// A browser logged in through the login or register form: it carries the
 /// user's auth cookie in its jar. Derefs to the `Browser`, whose jar it
 /// shares with the browser it was made from.
