@@ -44,6 +44,12 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Turn a locked-out user's two-factor authentication off: every
+    /// session ends and the user gets a notice.
+    ResetTwoFactor {
+        /// The user's email address (any case).
+        email: String,
+    },
     /// End one session of a user.
     EndSession {
         /// The user's email address (any case).

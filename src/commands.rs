@@ -38,6 +38,12 @@ pub async fn sessions(
     Ok(Some(accounts.sessions_of(user.id).await?))
 }
 
+/// `gatehouse user reset-two-factor EMAIL`: `false` when no user has that
+/// email. The notice is queued; a running server sends it.
+pub async fn reset_two_factor(settings: &Settings, email: &str) -> anyhow::Result<bool> {
+    Ok(open(settings).await?.reset_two_factor(email).await?)
+}
+
 /// `gatehouse user end-session EMAIL ID`: `Ok(false)` when the user has no
 /// such live session (or there is no such user).
 pub async fn end_session(settings: &Settings, email: &str, id: &str) -> anyhow::Result<bool> {

@@ -65,6 +65,16 @@ fn main() -> ExitCode {
                 None => Err(anyhow::anyhow!("no user has the email {email}")),
             },
             Command::User {
+                action: UserCommand::ResetTwoFactor { email },
+            } => match commands::reset_two_factor(&settings, &email).await {
+                Ok(true) => {
+                    tracing::info!(email = %email, "turned two-factor authentication off");
+                    Ok(())
+                }
+                Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
+                Err(error) => Err(error),
+            },
+            Command::User {
                 action: UserCommand::EndSession { email, id },
             } => {
                 if commands::end_session(&settings, &email, &id).await? {

@@ -49,6 +49,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Integer,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Integer,
@@ -74,8 +81,19 @@ diesel::table! {
 
 diesel::joinable!(link_tokens -> users (user_id));
 diesel::joinable!(outbox -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(two_factor -> users (user_id));
 diesel::joinable!(spent_refresh_tokens -> sessions (session_id));
+
+diesel::table! {
+    two_factor (user_id) {
+        user_id -> Integer,
+        secret -> Text,
+        last_step -> BigInt,
+        enabled_at -> BigInt,
+    }
+}
 
 diesel::table! {
     users (id) {
@@ -95,8 +113,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     link_tokens,
     outbox,
     rate_limits,
+    recovery_codes,
     server_secret,
     sessions,
     spent_refresh_tokens,
+    two_factor,
     users
 );

@@ -17,7 +17,7 @@ use crate::domain::FieldError;
 use crate::mail::Mailer;
 use crate::routes::{
     account, api, api_not_found, email, health, home, login, logout, not_found, password, register,
-    sessions, static_files,
+    sessions, static_files, two_factor,
 };
 use crate::web::caller::remember_socket;
 use crate::web::middleware::{
@@ -99,6 +99,13 @@ impl Application {
                 .service(get("/me/password", password::change_form).post(password::change))
                 .service(get("/me/email", email::change_form).post(email::change))
                 .service(get("/me/delete", account::delete_form).post(account::delete))
+                .service(get("/me/two-factor", two_factor::settings).post(two_factor::enable))
+                .service(get("/me/two-factor/setup", two_factor::setup))
+                .service(web::resource("/me/two-factor/disable").post(two_factor::disable))
+                .service(
+                    web::resource("/me/two-factor/recovery-codes").post(two_factor::recovery_codes),
+                )
+                .service(get("/login/two-factor", two_factor::login_form).post(two_factor::login))
                 .service(
                     get("/verify-email/{token}", email::confirm_form)
                         .post(email::confirm)

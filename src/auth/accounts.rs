@@ -7,9 +7,11 @@ mod confirmation;
 mod delivery;
 mod recovery;
 mod settings;
+mod two_factor;
 
 pub use recovery::PasswordReset;
 pub use settings::PasswordChange;
+pub use two_factor::PendingLogin;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +29,13 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::{self, Device, SessionInfo, SessionLimits, Started};
 use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
+use crate::auth::two_factor::SecretBox;
 use crate::auth::{Client, Database, Error, Presence};
 use crate::config::{DatabaseUrl, Secret, Settings};
 use crate::db::{self, AnyConnection};
 use crate::domain::{Email, Password, Registration};
 use crate::models::session::{self, EndReason};
+use crate::models::two_factor as models_two_factor;
 use crate::models::user::{self, NewUser, User};
 use crate::models::{denylist, link_token, rate_limit, secret};
 
@@ -73,6 +77,9 @@ pub struct Credentials {
     pub remember: bool,
     /// Whether the client still waits (no bcrypt round for one gone).
     pub presence: Presence,
+    /// A two-factor or recovery code sent with the password (the API);
+    /// `None` for an account with two-factor on is `TwoFactorRequired`.
+    pub code: Option<String>,
 }
 
 /// The accounts service: everything the server and the command line do
@@ -87,6 +94,8 @@ pub struct Accounts {
     links: LinkRules,
     /// Wakes this instance's mail sender when a message is queued.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// Seals two-factor secrets for the database.
+    secrets: SecretBox,
 }
 
 /// How long links live, and whether logins wait for a confirmed address.
@@ -129,6 +138,7 @@ impl Accounts {
                 require_verified_email: settings.mail.require_verified_email,
             },
             mail_queued: Arc::new(tokio::sync::Notify::new()),
+            secrets: SecretBox::new(secret.expose()),
         }
     }
 
@@ -366,34 +376,59 @@ impl Accounts {
         let remembered = credentials.remember;
         let unconfirmed = self.links.require_verified_email && !user.email_verified;
         let address = user.email.clone();
-        let started = self
+        let code = credentials.code;
+        let secrets = self.secrets.clone();
+        let outcome = self
             .db
             .write(move |conn| {
                 if let Some(hash) = rehashed {
                     user::update_password_hash(conn, id, &hash)?;
                     tracing::info!("stored the rehashed password");
                 }
-                throttle.record_success(conn, &attempt, unix_now())?;
                 if unconfirmed {
-                    return Ok(None);
+                    throttle.record_success(conn, &attempt, unix_now())?;
+                    return Ok(LoginStep::Unconfirmed);
                 }
-                Ok(Some(sessions::start(
-                    conn,
-                    limits,
-                    id,
-                    &device,
-                    remembered,
-                    unix_now(),
-                )?))
+                let second = match code {
+                    None if models_two_factor::is_on(conn, id)? => {
+                        // The password was right; the code comes next.
+                        throttle.record_success(conn, &attempt, unix_now())?;
+                        return Ok(LoginStep::NeedsCode);
+                    }
+                    None => None,
+                    Some(code) => match two_factor::check_code(conn, &secrets, id, &code)? {
+                        // A wrong code leaves the attempt counted as failed.
+                        two_factor::Checked::Wrong => return Ok(LoginStep::WrongCode),
+                        checked => Some(checked),
+                    },
+                };
+                throttle.record_success(conn, &attempt, unix_now())?;
+                let started = sessions::start(conn, limits, id, &device, remembered, unix_now())?;
+                let recovered = second == Some(two_factor::Checked::Recovery);
+                if recovered {
+                    two_factor::after_recovery_code(conn, id, &address, &started.id)?;
+                }
+                Ok(LoginStep::Started(started, recovered))
             })
             .await?;
-        let Some(started) = started else {
-            // The right password of an account that must confirm its
-            // address: a new link, unless one went out within the cooldown.
-            if let Err(error) = self.queue_confirmation(id, address).await {
-                tracing::debug!(%error, "no new confirmation link for this login");
+        let started = match outcome {
+            LoginStep::Started(started, recovered) => {
+                if recovered {
+                    self.cache.forget_user(id);
+                    self.mail_queued.notify_one();
+                }
+                started
             }
-            return Err(Error::EmailNotConfirmed);
+            LoginStep::NeedsCode => return Err(Error::TwoFactorRequired { user_id: id }),
+            LoginStep::WrongCode => return Err(Error::InvalidCode),
+            LoginStep::Unconfirmed => {
+                // The right password of an account that must confirm its
+                // address: a new link, unless one went out within the cooldown.
+                if let Err(error) = self.queue_confirmation(id, user.email.clone()).await {
+                    tracing::debug!(%error, "no new confirmation link for this login");
+                }
+                return Err(Error::EmailNotConfirmed);
+            }
         };
         self.issue(user, started)
     }
@@ -711,6 +746,18 @@ impl Accounts {
     }
 }
 
+/// Where a checked password leads.
+enum LoginStep {
+    /// Logged in; `true` when a recovery code was used (every other
+    /// session has ended).
+    Started(Started, bool),
+    /// Two-factor is on and no code came with the password.
+    NeedsCode,
+    WrongCode,
+    /// The address must be confirmed first.
+    Unconfirmed,
+}
+
 /// [`Accounts::end_sessions`] inside the caller's transaction (the cache is
 /// the caller's to clear).
 fn end_sessions_in(
@@ -791,6 +838,7 @@ mod tests {
             user_agent: String::new(),
             remember: false,
             presence: Presence::default(),
+            code: None,
         }
     }
 

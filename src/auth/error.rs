@@ -16,6 +16,14 @@ pub enum Error {
     /// A right password of an account that must confirm its address first.
     #[error("Confirm your email address first: we have sent you a new link")]
     EmailNotConfirmed,
+    /// A right password of an account with two-factor on, without a code.
+    #[error("Two-factor code required")]
+    TwoFactorRequired { user_id: i32 },
+    #[error("Invalid code")]
+    InvalidCode,
+    /// The login waiting for its code is over (5 minutes, five wrong codes).
+    #[error("Your login has expired. Please log in again.")]
+    PendingLoginExpired,
     #[error("Too many attempts. Try again later.")]
     TooManyRequests { retry_after: u64 },
     #[error("Invalid input")]

@@ -16,9 +16,11 @@ mod presence;
 pub mod sessions;
 pub mod throttle;
 pub mod token;
+pub mod two_factor;
 
 pub use accounts::{
     Accounts, Authenticated, Credentials, Issued, NewAccount, PasswordChange, PasswordReset,
+    PendingLogin,
 };
 pub use client::Client;
 pub use database::Database;

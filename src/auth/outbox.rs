@@ -17,6 +17,9 @@ pub enum Kind {
     PasswordReset,
     /// To the old address, naming the new one.
     EmailChanged,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodeUsed,
 }
 
 impl Kind {
@@ -28,6 +31,9 @@ impl Kind {
             Self::PasswordChanged => "password-changed",
             Self::PasswordReset => "password-reset",
             Self::EmailChanged => "email-changed",
+            Self::TwoFactorEnabled => "two-factor-enabled",
+            Self::TwoFactorDisabled => "two-factor-disabled",
+            Self::RecoveryCodeUsed => "recovery-code-used",
         }
     }
 
@@ -39,6 +45,9 @@ impl Kind {
             Self::PasswordChanged,
             Self::PasswordReset,
             Self::EmailChanged,
+            Self::TwoFactorEnabled,
+            Self::TwoFactorDisabled,
+            Self::RecoveryCodeUsed,
         ]
         .into_iter()
         .find(|k| k.as_str() == raw)
@@ -81,6 +90,9 @@ mod tests {
             Kind::PasswordChanged,
             Kind::PasswordReset,
             Kind::EmailChanged,
+            Kind::TwoFactorEnabled,
+            Kind::TwoFactorDisabled,
+            Kind::RecoveryCodeUsed,
         ] {
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));
         }

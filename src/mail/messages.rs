@@ -60,6 +60,10 @@ pub enum Notice<'a> {
         username: &'a str,
         new_email: &'a str,
     },
+    /// "Two-factor authentication was turned on" (or off).
+    TwoFactor { username: &'a str, on: bool },
+    /// "A recovery code was used".
+    RecoveryCodeUsed { username: &'a str },
 }
 
 #[derive(Template)]
@@ -119,6 +123,30 @@ impl Letter<'_> {
                     what: format!(
                         "The email address of your gatehouse account was changed to {new_email}. Mail about the account now goes there."
                     ),
+                }
+                .render()?,
+            ),
+            Self::Notice(Notice::TwoFactor { username, on }) => (
+                if *on {
+                    "gatehouse: Two-factor authentication was turned on"
+                } else {
+                    "gatehouse: Two-factor authentication was turned off"
+                },
+                NoticeText {
+                    username,
+                    what: if *on {
+                        "Two-factor authentication was turned on for your gatehouse account: logging in now takes a code from your authenticator app. Every other session of the account has ended.".into()
+                    } else {
+                        "Two-factor authentication was turned off for your gatehouse account: logging in takes the password only. Every other session of the account has ended.".into()
+                    },
+                }
+                .render()?,
+            ),
+            Self::Notice(Notice::RecoveryCodeUsed { username }) => (
+                "gatehouse: A recovery code was used",
+                NoticeText {
+                    username,
+                    what: "A recovery code of your gatehouse account was used to log in; it works no more. Every other session of the account has ended.".into(),
                 }
                 .render()?,
             ),

@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod rate_limit;
 pub mod secret;
 pub mod session;
+pub mod two_factor;
 pub mod user;
 
 pub use user::{NewUser, User};

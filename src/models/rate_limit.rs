@@ -60,6 +60,26 @@ pub fn reset(conn: &mut AnyConnection, key: &str) -> QueryResult<()> {
         .map(drop)
 }
 
+/// The count of `key`'s open window (0 when none is open).
+pub fn peek(conn: &mut AnyConnection, key: &str, now: i64) -> QueryResult<i32> {
+    let count = rate_limits::table
+        .find(key)
+        .filter(rate_limits::reset_at.gt(now))
+        .select(rate_limits::count)
+        .first(conn)
+        .optional()?;
+    Ok(count.unwrap_or(0))
+}
+
+/// Fills `key`'s window: nothing more is allowed under it until it ends.
+pub fn exhaust(conn: &mut AnyConnection, key: &str, window_secs: i64, now: i64) -> QueryResult<()> {
+    hit(conn, key, window_secs, now)?;
+    diesel::update(rate_limits::table.find(key))
+        .set(rate_limits::count.eq(i32::MAX / 2))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Forgets every key that starts with `prefix` and ends with `suffix`.
 pub fn reset_matching(conn: &mut AnyConnection, prefix: &str, suffix: &str) -> QueryResult<()> {
     let escape = |s: &str| {

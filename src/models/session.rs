@@ -43,6 +43,8 @@ pub enum EndReason {
     RefreshReused,
     PasswordChanged,
     PasswordReset,
+    /// Two-factor was turned on or off, or a recovery code was used.
+    TwoFactorChanged,
 }
 
 impl EndReason {
@@ -55,6 +57,7 @@ impl EndReason {
             Self::RefreshReused => "a spent refresh token was used again",
             Self::PasswordChanged => "the password was changed",
             Self::PasswordReset => "the password was reset",
+            Self::TwoFactorChanged => "two-factor authentication changed",
         }
     }
 }

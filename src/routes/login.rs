@@ -69,6 +69,7 @@ pub async fn login(
         user_agent,
         remember: form.remember.is_some(),
         presence,
+        code: None,
     };
     match accounts.log_in(credentials, client).await {
         Ok(issued) => {
@@ -79,6 +80,14 @@ pub async fn login(
                 .cookie(cookies.refresh(issued.session.refresh, issued.session.remembered))
                 .cookie(devices.naming(issued.user.id))
                 .finish())
+        }
+        Err(auth::Error::TwoFactorRequired { user_id }) => {
+            Ok(crate::routes::two_factor::start_pending(
+                &session,
+                user_id,
+                form.remember.is_some(),
+                &next,
+            ))
         }
         Err(
             error @ (auth::Error::InvalidCredentials

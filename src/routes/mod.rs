@@ -12,6 +12,7 @@ pub mod password;
 pub mod register;
 pub mod sessions;
 pub mod static_files;
+pub mod two_factor;
 
 use crate::web::{ApiError, AppError};
 

@@ -57,9 +57,13 @@ impl AppError {
             Self::Auth(Core::EmailNotConfirmed) => (StatusCode::FORBIDDEN, None),
             Self::Csrf => (StatusCode::FORBIDDEN, None),
             Self::Unauthorized
-            | Self::Auth(Core::InvalidCredentials | Core::InvalidRefreshToken) => {
-                (StatusCode::UNAUTHORIZED, None)
-            }
+            | Self::Auth(
+                Core::InvalidCredentials
+                | Core::InvalidRefreshToken
+                | Core::InvalidCode
+                | Core::TwoFactorRequired { .. }
+                | Core::PendingLoginExpired,
+            ) => (StatusCode::UNAUTHORIZED, None),
             Self::LoginRequired { .. } => (StatusCode::SEE_OTHER, None),
             Self::NotFound => (StatusCode::NOT_FOUND, None),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),

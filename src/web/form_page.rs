@@ -22,6 +22,8 @@ pub struct Field {
     pub value: String,
     pub hint: Option<&'static str>,
     pub error: Option<&'static str>,
+    /// `numeric` for codes: phones show the digit keyboard.
+    pub inputmode: Option<&'static str>,
 }
 
 impl Field {
@@ -34,6 +36,7 @@ impl Field {
             value,
             hint: None,
             error: None,
+            inputmode: None,
         }
     }
 
@@ -46,6 +49,21 @@ impl Field {
             value: String::new(),
             hint: None,
             error: None,
+            inputmode: None,
+        }
+    }
+
+    /// A two-factor code from the authenticator app (or a recovery code).
+    pub fn code(hint: Option<&'static str>) -> Self {
+        Self {
+            name: "code",
+            label: "Code",
+            kind: "text",
+            autocomplete: "one-time-code",
+            value: String::new(),
+            hint,
+            error: None,
+            inputmode: Some("numeric"),
         }
     }
 
@@ -62,6 +80,7 @@ impl Field {
             value: String::new(),
             hint,
             error: None,
+            inputmode: None,
         }
     }
 }

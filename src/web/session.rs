@@ -9,6 +9,7 @@ use actix_web::cookie::{Key, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
 
+use crate::auth::PendingLogin;
 use crate::web::error::AppError;
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -104,6 +105,37 @@ pub fn take_flash(session: &Session) -> Option<String> {
         return None;
     }
     session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}
+
+const PENDING_LOGIN_KEY: &str = "pending_login";
+const TWO_FACTOR_SETUP_KEY: &str = "two_factor_setup";
+
+/// Keeps a login that waits for its two-factor code (the cookie is
+/// encrypted and signed: the browser can neither read nor forge it).
+pub fn set_pending_login(session: &Session, pending: &PendingLogin) {
+    let _ = session.insert(PENDING_LOGIN_KEY, pending);
+}
+
+pub fn pending_login(session: &Session) -> Option<PendingLogin> {
+    session.get(PENDING_LOGIN_KEY).ok().flatten()
+}
+
+pub fn clear_pending_login(session: &Session) {
+    session.remove(PENDING_LOGIN_KEY);
+}
+
+/// The secret being set up, between the page that shows it and the post
+/// that turns two-factor on with a code from it (base32).
+pub fn set_two_factor_setup(session: &Session, base32: &str) {
+    let _ = session.insert(TWO_FACTOR_SETUP_KEY, base32);
+}
+
+pub fn two_factor_setup(session: &Session) -> Option<String> {
+    session.get(TWO_FACTOR_SETUP_KEY).ok().flatten()
+}
+
+pub fn clear_two_factor_setup(session: &Session) {
+    session.remove(TWO_FACTOR_SETUP_KEY);
 }
 
 #[cfg(test)]

@@ -49,4 +49,5 @@ mod helpers;
 mod pages;
 mod recovery;
 mod sessions;
+mod two_factor;
 mod validity;

@@ -229,6 +229,15 @@ fn prepare(
         })
         .compose(to)
         .map_err(Error::internal)?,
+        Kind::TwoFactorEnabled | Kind::TwoFactorDisabled => Letter::Notice(Notice::TwoFactor {
+            username,
+            on: kind == Kind::TwoFactorEnabled,
+        })
+        .compose(to)
+        .map_err(Error::internal)?,
+        Kind::RecoveryCodeUsed => Letter::Notice(Notice::RecoveryCodeUsed { username })
+            .compose(to)
+            .map_err(Error::internal)?,
         Kind::EmailChanged => Letter::Notice(Notice::EmailChanged {
             username,
             new_email: message.new_email.as_deref().unwrap_or(&account.email),

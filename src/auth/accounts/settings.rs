@@ -31,7 +31,7 @@ impl Accounts {
     /// the login limits first (a wrong one stays counted), then verified.
     /// Returns the account as stored now and the attempt, for
     /// [`Throttle::record_success`](crate::auth::throttle::Throttle::record_success).
-    async fn check_current_password(
+    pub(super) async fn check_current_password(
         &self,
         user_id: i32,
         password: &str,

@@ -58,6 +58,8 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let [email, password] = string_fields(&body, ["email", "password"], true)?;
     let remember = flag_field(&body, "remember")?;
+    let [code] = string_fields(&body, ["code"], false)?;
+    let code = Some(code).filter(|c| !c.trim().is_empty());
     let issued = accounts
         .log_in(
             Credentials {
@@ -67,11 +69,22 @@ pub async fn login(
                 user_agent,
                 remember,
                 presence,
+                code,
             },
             client,
         )
-        .await?;
-    Ok(token_answer(&accounts, issued))
+        .await;
+    match issued {
+        Ok(issued) => Ok(token_answer(&accounts, issued)),
+        Err(error @ auth::Error::TwoFactorRequired { .. }) => {
+            let head = AppError::from(error).response().json(json!({
+                "detail": "Two-factor code required",
+                "two_factor_required": true,
+            }));
+            Ok(head)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A refresh token for a new pair.

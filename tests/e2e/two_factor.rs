@@ -1,0 +1,144 @@
+//! Two-factor authentication in a real browser: set up by reading the
+//! secret off the page (codes computed here with totp-lite, not by the
+//! server's code), log out, log in with a code, then with a recovery code;
+//! every two-factor page through axe in the light and dark scheme at 320 px.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fantoccini::Locator;
+
+use crate::axe;
+use crate::driver::{Browser, Scheme, Viewport};
+use crate::helpers::TestUser;
+
+/// RFC 4648 base32 without padding, as the page shows it (spaces ignored).
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c.to_ascii_uppercase())
+            .unwrap_or_else(|| panic!("{:?} is not base32", c as char)) as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
+}
+
+/// The code of the 30 s step `offset` steps from now.
+fn code(secret: &[u8], offset: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = u64::try_from(now + offset * 30).unwrap();
+    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, secret, at)
+}
+
+/// axe in both schemes at 320 px, on the page as it is.
+async fn axe_both_schemes(browser: &Browser, page: &str, failures: &mut Vec<String>) {
+    browser.set_viewport(Viewport::PHONE).await;
+    for scheme in [Scheme::Light, Scheme::Dark] {
+        browser.set_scheme(scheme).await;
+        for violation in axe::violations(browser).await {
+            failures.push(format!("{page} ({}, 320): axe: {violation}", scheme.name()));
+        }
+        let wide = browser
+            .js("return document.documentElement.scrollWidth > document.documentElement.clientWidth;")
+            .await;
+        if wide == true {
+            failures.push(format!(
+                "{page} ({}, 320): scrolls horizontally",
+                scheme.name()
+            ));
+        }
+        browser
+            .screenshot(&format!("two-factor-{page}-{}-320", scheme.name()))
+            .await;
+    }
+}
+
+e2e_test!(
+    #[axe]
+    async fn two_factor_is_set_up_from_the_page_and_logs_in_with_a_code(t) {
+        let user = TestUser::generate();
+        t.app.register_via_api(&user).await;
+        let browser = t.browser().await;
+        let mut failures = Vec::new();
+        browser.log_in(&user).await;
+
+        browser.follow("Two-factor authentication").await;
+        assert!(browser.text().await.contains("Two-factor authentication is off"));
+        axe_both_schemes(&browser, "off", &mut failures).await;
+
+        browser.follow("Set up two-factor authentication").await;
+        let svg = browser.client.find(Locator::Css(".qr svg")).await;
+        assert!(svg.is_ok(), "no inline QR code");
+        let shown = browser
+            .client
+            .find(Locator::Id("secret"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let secret = base32_decode(&shown);
+        assert_eq!(secret.len(), 20, "a 160-bit secret: {shown}");
+        axe_both_schemes(&browser, "setup", &mut failures).await;
+
+        browser.type_into("Code", &code(&secret, 0)).await;
+        browser.type_into("Current password", &user.password).await;
+        browser.press("Turn on two-factor authentication").await;
+        let codes_page = browser.text().await;
+        assert!(codes_page.contains("Two-factor authentication is on"), "{codes_page}");
+        let recovery: Vec<String> = {
+            let mut found = Vec::new();
+            for item in browser.client.find_all(Locator::Css("#recovery-codes code")).await.unwrap() {
+                found.push(item.text().await.unwrap());
+            }
+            found
+        };
+        assert_eq!(recovery.len(), 10, "{codes_page}");
+        axe_both_schemes(&browser, "recovery-codes", &mut failures).await;
+
+        browser.goto("/me/two-factor").await;
+        assert!(browser.text().await.contains("Two-factor authentication is on"));
+        axe_both_schemes(&browser, "on", &mut failures).await;
+
+        // Log out, log in: the password, then a code (the next step's).
+        browser.goto("/me").await;
+        browser.press("Log out").await;
+        browser.goto("/login").await;
+        browser.log_in_here(&user.email, &user.password).await;
+        assert_eq!(browser.path().await, "/login/two-factor");
+        let field = browser.field("Code").await;
+        assert_eq!(field.attr("autocomplete").await.unwrap().as_deref(), Some("one-time-code"));
+        assert_eq!(field.attr("inputmode").await.unwrap().as_deref(), Some("numeric"));
+        axe_both_schemes(&browser, "login-code", &mut failures).await;
+        browser.type_into("Code", &code(&secret, 1)).await;
+        browser.press("Log in").await;
+        assert_eq!(browser.path().await, "/me");
+
+        // Phone lost: a wrong code, then a recovery code.
+        browser.press("Log out").await;
+        browser.goto("/login").await;
+        browser.log_in_here(&user.email, &user.password).await;
+        browser.type_into("Code", "000000").await;
+        browser.press("Log in").await;
+        assert!(browser.text().await.contains("Invalid code"));
+        axe_both_schemes(&browser, "login-code-error", &mut failures).await;
+        browser.type_into("Code", &recovery[0]).await;
+        browser.press("Log in").await;
+        assert_eq!(browser.path().await, "/me");
+
+        assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    }
+);
