@@ -9,7 +9,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
@@ -119,17 +119,40 @@ impl TotpSecret {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Keys the hashes of recovery codes: a dump of the database alone
+    /// cannot test guesses against them.
+    code_key: [u8; 32],
 }
 
 impl SecretBox {
     pub fn new(server_secret: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(b"gatehouse two-factor secret key v1");
-        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret)
+                .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        };
         Self {
-            cipher: ChaCha20Poly1305::new(&Key::from(key)),
+            cipher: ChaCha20Poly1305::new(&Key::from(derive(
+                b"gatehouse two-factor secret key v1",
+            ))),
+            code_key: derive(b"gatehouse recovery code key v1"),
         }
+    }
+
+    /// The stored form of a recovery code: HMAC-SHA-256 (under a key from
+    /// the server secret) of it as typed without spaces or dashes,
+    /// lower-cased.
+    pub fn recovery_hash(&self, code: &str) -> String {
+        let normalized: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.code_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(normalized.as_bytes());
+        format!("{:x}", mac.finalize().into_bytes())
     }
 
     /// `base64(nonce || ciphertext)`; the user id is bound in as
@@ -184,18 +207,6 @@ pub fn new_recovery_codes() -> Vec<String> {
             format!("{}-{}", &raw[..5], &raw[5..])
         })
         .collect()
-}
-
-/// The stored form of a recovery code: SHA-256 of it as typed without
-/// spaces or dashes, lower-cased. The codes are random enough that a fast
-/// hash is safe.
-pub fn hash_recovery_code(code: &str) -> String {
-    let normalized: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    format!("{:x}", Sha256::digest(normalized.as_bytes()))
 }
 
 /// Whether `code` looks like a recovery code rather than a TOTP code.
@@ -269,9 +280,15 @@ mod tests {
         assert_eq!(unique.len(), 10);
         assert!(is_recovery_code(&codes[0]));
         assert!(!is_recovery_code("123456"));
+        let sealer = SecretBox::new(b"a server secret of enough length!!");
         assert_eq!(
-            hash_recovery_code("ABCDE-fghij"),
-            hash_recovery_code(" abcdefghij ")
+            sealer.recovery_hash("ABCDE-fghij"),
+            sealer.recovery_hash(" abcdefghij ")
+        );
+        let other = SecretBox::new(b"another server secret of length!!!");
+        assert_ne!(
+            sealer.recovery_hash(&codes[0]),
+            other.recovery_hash(&codes[0])
         );
     }
 

@@ -9,7 +9,8 @@ CREATE TABLE two_factor (
     enabled_at BIGINT NOT NULL
 );
 
--- Single-use recovery codes, as SHA-256 only.
+-- Single-use recovery codes, as HMAC-SHA-256 (under a key from the server
+-- secret) only.
 CREATE TABLE recovery_codes (
     code_hash TEXT PRIMARY KEY NOT NULL,
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE

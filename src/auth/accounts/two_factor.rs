@@ -6,9 +6,7 @@ use super::{Accounts, Authenticated, Issued, end_sessions_in, unix_now};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::sessions::{self, Device};
 use crate::auth::throttle::LoginAttempt;
-use crate::auth::two_factor::{
-    SecretBox, TotpSecret, hash_recovery_code, is_recovery_code, new_recovery_codes,
-};
+use crate::auth::two_factor::{SecretBox, TotpSecret, is_recovery_code, new_recovery_codes};
 use crate::auth::{Client, Error, Presence};
 use crate::db::AnyConnection;
 use crate::domain::FieldError;
@@ -71,7 +69,7 @@ pub fn check_code(
         return Ok(Checked::Wrong);
     };
     if is_recovery_code(code) {
-        let used = model::use_recovery_code(conn, user_id, &hash_recovery_code(code))?;
+        let used = model::use_recovery_code(conn, user_id, &secrets.recovery_hash(code))?;
         return Ok(if used {
             Checked::Recovery
         } else {
@@ -155,7 +153,10 @@ impl Accounts {
             .ok_or_else(invalid_code)?;
         let sealed = self.secrets.seal(secret, stored.id);
         let codes = new_recovery_codes();
-        let hashes: Vec<String> = codes.iter().map(|c| hash_recovery_code(c)).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| self.secrets.recovery_hash(c))
+            .collect();
         let (throttle, keep) = (self.throttle, auth.claims.sid.clone());
         self.db
             .write(move |conn| {
@@ -247,7 +248,10 @@ impl Accounts {
             .check_current_password(user_id, current_password, client, presence)
             .await?;
         let codes = new_recovery_codes();
-        let hashes: Vec<String> = codes.iter().map(|c| hash_recovery_code(c)).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| self.secrets.recovery_hash(c))
+            .collect();
         let throttle = self.throttle;
         self.db
             .write(move |conn| {
@@ -292,8 +296,9 @@ impl Accounts {
                 if tries >= PENDING_TRIES {
                     return Err(Error::PendingLoginExpired);
                 }
-                let mut attempt = LoginAttempt::new(Some(&account.email), client);
-                attempt.exempt_from_email_limit();
+                // Every limit of a login holds, the per-email one too: codes
+                // cannot be guessed across many pending logins.
+                let attempt = LoginAttempt::new(Some(&account.email), client);
                 throttle.count_login(conn, &attempt, now)?;
                 let checked = check_code(conn, &secrets, account.id, &code)?;
                 if checked == Checked::Wrong {
