@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::auth::token::unix_now;
 use crate::auth::two_factor::TotpSecret;
 use crate::auth::{self, Accounts, Authenticated, Device, PendingLogin};
 use crate::domain::FieldError;
@@ -259,10 +260,17 @@ pub async fn login_form(
     session: Session,
     MaybeUser(user): MaybeUser,
 ) -> Result<HttpResponse, AppError> {
-    if session::pending_login(&session).is_none() {
-        return Ok(see_other("/login").finish());
+    match session::pending_login(&session) {
+        Some(pending) if pending.expires_at > unix_now() => {
+            code_page(&session, user.as_ref()).show()
+        }
+        Some(_) => {
+            session::clear_pending_login(&session);
+            session::set_flash(&session, auth::Error::PendingLoginExpired.to_string());
+            Ok(see_other("/login").finish())
+        }
+        None => Ok(see_other("/login").finish()),
     }
-    code_page(&session, user.as_ref()).show()
 }
 
 #[derive(Deserialize)]
