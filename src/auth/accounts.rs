@@ -389,18 +389,21 @@ impl Accounts {
                     throttle.record_success(conn, &attempt, unix_now())?;
                     return Ok(LoginStep::Unconfirmed);
                 }
-                let second = match code {
-                    None if models_two_factor::is_on(conn, id)? => {
+                // A code sent for an account without two-factor is ignored.
+                let second = match (models_two_factor::is_on(conn, id)?, code) {
+                    (false, _) => None,
+                    (true, None) => {
                         // The password was right; the code comes next.
                         throttle.record_success(conn, &attempt, unix_now())?;
                         return Ok(LoginStep::NeedsCode);
                     }
-                    None => None,
-                    Some(code) => match two_factor::check_code(conn, &secrets, id, &code)? {
-                        // A wrong code leaves the attempt counted as failed.
-                        two_factor::Checked::Wrong => return Ok(LoginStep::WrongCode),
-                        checked => Some(checked),
-                    },
+                    (true, Some(code)) => {
+                        match two_factor::check_code(conn, &secrets, id, &code)? {
+                            // A wrong code leaves the attempt counted as failed.
+                            two_factor::Checked::Wrong => return Ok(LoginStep::WrongCode),
+                            checked => Some(checked),
+                        }
+                    }
                 };
                 throttle.record_success(conn, &attempt, unix_now())?;
                 let started = sessions::start(conn, limits, id, &device, remembered, unix_now())?;
