@@ -393,8 +393,9 @@ impl Accounts {
                 let second = match (models_two_factor::is_on(conn, id)?, code) {
                     (false, _) => None,
                     (true, None) => {
-                        // The password was right; the code comes next.
-                        throttle.record_success(conn, &attempt, unix_now())?;
+                        // The password was right; the code comes next. The
+                        // failures so far are forgiven only with a right code.
+                        throttle.take_back(conn, &attempt, unix_now())?;
                         return Ok(LoginStep::NeedsCode);
                     }
                     (true, Some(code)) => {

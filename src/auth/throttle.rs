@@ -120,6 +120,25 @@ impl Throttle {
         Ok(())
     }
 
+    /// A right password that still waits for its two-factor code: the
+    /// attempt itself counts against no limit, but the failures before it
+    /// (wrong codes among them) stay until the code is right too, or a
+    /// fresh password would wipe out the count of wrong codes.
+    pub fn take_back(
+        &self,
+        conn: &mut AnyConnection,
+        attempt: &LoginAttempt,
+        now: i64,
+    ) -> Result<(), Error> {
+        let Some(limits) = self.limits else {
+            return Ok(());
+        };
+        for (key, _) in attempt.keys(limits) {
+            rate_limit::take_back(conn, key, now)?;
+        }
+        Ok(())
+    }
+
     /// The refusal for an attempt whose counts could not be written.
     pub fn closed(&self) -> Error {
         too_many_for(CLOSED_RETRY_SECS)
