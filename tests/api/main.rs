@@ -109,3 +109,4 @@ mod soak;
 mod throttling;
 mod tls;
 mod tokens;
+mod two_factor;
