@@ -38,9 +38,10 @@ pub async fn sessions(
     Ok(Some(accounts.sessions_of(user.id).await?))
 }
 
-/// `gatehouse user reset-two-factor EMAIL`: `false` when no user has that
-/// email. The notice is queued; a running server sends it.
-pub async fn reset_two_factor(settings: &Settings, email: &str) -> anyhow::Result<bool> {
+/// `gatehouse user reset-two-factor EMAIL`: `None` when no user has that
+/// email, `Some(false)` when two-factor was off. The notice is queued; a
+/// running server sends it.
+pub async fn reset_two_factor(settings: &Settings, email: &str) -> anyhow::Result<Option<bool>> {
     Ok(open(settings).await?.reset_two_factor(email).await?)
 }
 

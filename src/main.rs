@@ -67,11 +67,15 @@ fn main() -> ExitCode {
             Command::User {
                 action: UserCommand::ResetTwoFactor { email },
             } => match commands::reset_two_factor(&settings, &email).await {
-                Ok(true) => {
+                Ok(Some(true)) => {
                     tracing::info!(email = %email, "turned two-factor authentication off");
                     Ok(())
                 }
-                Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
+                Ok(Some(false)) => {
+                    tracing::info!(email = %email, "two-factor authentication is off already");
+                    Ok(())
+                }
+                Ok(None) => Err(anyhow::anyhow!("no user has the email {email}")),
                 Err(error) => Err(error),
             },
             Command::User {

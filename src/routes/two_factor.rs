@@ -91,8 +91,17 @@ pub async fn setup(
     if accounts.two_factor_status(auth.user.id).await?.is_some() {
         return Ok(see_other("/me/two-factor").finish());
     }
-    let secret = TotpSecret::generate();
-    session::set_two_factor_setup(&session, &secret.base32());
+    // The same secret until it is confirmed: a reload keeps the QR code an
+    // app may have scanned already.
+    let secret = match session::two_factor_setup(&session).and_then(|s| TotpSecret::from_base32(&s))
+    {
+        Some(secret) => secret,
+        None => {
+            let secret = TotpSecret::generate();
+            session::set_two_factor_setup(&session, &secret.base32());
+            secret
+        }
+    };
     render(StatusCode::OK, &setup_page(&session, &auth, &secret, &[]))
 }
 

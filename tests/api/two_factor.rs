@@ -41,6 +41,7 @@ backend_tests!(
     new_recovery_codes_replace_the_old_ones,
     the_command_line_turns_it_off_ends_the_sessions_and_sends_a_notice,
     the_secret_and_the_recovery_codes_are_not_stored_in_the_clear,
+    reloading_the_set_up_page_keeps_its_secret,
 );
 
 const STATUS_PAGE: &str = "/me/two-factor";
@@ -1300,6 +1301,19 @@ async fn the_command_line_turns_it_off_ends_the_sessions_and_sends_a_notice(back
     let notice = mail.mailbox().wait_for(&user.email, OFF_MAIL).await;
     assert_eq!(notice.subject, OFF_MAIL);
 
+    // Again, with two-factor off: it says so and changes nothing (the
+    // login of a moment ago stays).
+    let again = run_gatehouse(
+        &app.database,
+        &["user", "reset-two-factor", &user.email],
+        &[],
+    );
+    assert!(again.status.success(), "{again:?}");
+    assert!(again.stderr.contains("off already"), "{again:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    browser.me().await;
+    assert_eq!(mail.mailbox().to(&user.email, OFF_MAIL).len(), 1);
+
     // An unknown email: exit 1, one line on stderr.
     let unknown = run_gatehouse(
         &app.database,
@@ -1407,4 +1421,16 @@ async fn the_secret_and_the_recovery_codes_are_not_stored_in_the_clear(backend: 
     app.restart().await;
     log_in_with_code(&app, &user, &authenticator.fresh_code().await).await;
     api_session_with(&app, &user, &codes[5]).await;
+}
+
+async fn reloading_the_set_up_page_keeps_its_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register_cookie_user().await;
+    let first = open_setup(&owner).await;
+    let again = open_setup(&owner).await;
+    // A QR code scanned before the reload still works.
+    assert_eq!(first.secret_text, again.secret_text);
+    // Another browser of the same account gets a secret of its own.
+    let elsewhere = app.new_browser().log_in_as(&owner.user).await;
+    assert_ne!(open_setup(&elsewhere).await.secret_text, first.secret_text);
 }

@@ -332,28 +332,35 @@ impl Accounts {
     }
 
     /// The operator's reset for a locked-out user: two-factor off, every
-    /// session ended, a notice sent. `false` when no user has the email.
-    pub async fn reset_two_factor(&self, email: &str) -> Result<bool, Error> {
+    /// session ended, a notice sent. `None` when no user has the email,
+    /// `Some(false)` when two-factor was off (nothing changes).
+    pub async fn reset_two_factor(&self, email: &str) -> Result<Option<bool>, Error> {
         let Some(found) = self.find_user(email).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let id = found.id;
-        self.db
+        let was_on = self
+            .db
             .write(move |conn| {
-                model::disable(conn, id)?;
+                if !model::disable(conn, id)? {
+                    return Ok(false);
+                }
                 end_sessions_in(conn, id, None, EndReason::EndedByOperator)?;
+                let now = unix_now();
                 outbox::queue(
                     conn,
                     Kind::TwoFactorDisabled,
                     Some(id),
                     &found.email,
                     None,
-                    unix_now(),
+                    now,
                 )?;
-                Ok(())
+                Ok(true)
             })
             .await?;
-        self.cache.forget_user(id);
-        Ok(true)
+        if was_on {
+            self.cache.forget_user(id);
+        }
+        Ok(Some(was_on))
     }
 }
