@@ -42,6 +42,7 @@ backend_tests!(
     the_command_line_turns_it_off_ends_the_sessions_and_sends_a_notice,
     the_secret_and_the_recovery_codes_are_not_stored_in_the_clear,
     reloading_the_set_up_page_keeps_its_secret,
+    a_pending_login_is_over_after_five_minutes,
 );
 
 const STATUS_PAGE: &str = "/me/two-factor";
@@ -1433,4 +1434,102 @@ async fn reloading_the_set_up_page_keeps_its_secret(backend: Backend) {
     // Another browser of the same account gets a secret of its own.
     let elsewhere = app.new_browser().log_in_as(&owner.user).await;
     assert_ne!(open_setup(&elsewhere).await.secret_text, first.secret_text);
+}
+
+/// The session cookie's entries, opened with the key the server derives
+/// from its secret (actix-session's private cookie: AES-256-GCM).
+fn open_session(secret: &str, value: &str) -> serde_json::Map<String, serde_json::Value> {
+    let key = cookie::Key::derive_from(secret.as_bytes());
+    let mut jar = cookie::CookieJar::new();
+    // The server percent-encodes the value in Set-Cookie.
+    jar.add_original(cookie::Cookie::new(SESSION_COOKIE, percent_decode(value)));
+    let opened = jar
+        .private(&key)
+        .get(SESSION_COOKIE)
+        .expect("the session cookie opens with the server's key");
+    serde_json::from_str(opened.value()).expect("the session holds a JSON map")
+}
+
+fn seal_session(secret: &str, entries: &serde_json::Map<String, serde_json::Value>) -> String {
+    let key = cookie::Key::derive_from(secret.as_bytes());
+    let mut jar = cookie::CookieJar::new();
+    jar.private_mut(&key).add(cookie::Cookie::new(
+        SESSION_COOKIE,
+        serde_json::to_string(entries).expect("json"),
+    ));
+    jar.get(SESSION_COOKIE)
+        .expect("sealed")
+        .encoded()
+        .stripped()
+        .to_string()
+        .split_once('=')
+        .map(|(_, value)| value.to_owned())
+        .expect("name=value")
+}
+
+/// Five minutes are not waited for: the test holds the server's secret, so
+/// it can move the pending login's expiry into the past as time would.
+async fn a_pending_login_is_over_after_five_minutes(backend: Backend) {
+    let (app, secret) = crate::helpers::spawn_with_known_secret(backend).await;
+    let owner = app.register_cookie_user().await;
+    let user = owner.user.clone();
+    let (mut authenticator, _) = turn_on(&owner, &user.password).await;
+    let browser = app.new_browser();
+    expect_code_step(&browser, &user, &[]).await;
+
+    let cookies = browser.cookies();
+    let mut entries = open_session(&secret, &cookies[SESSION_COOKIE]);
+    let pending: serde_json::Value = serde_json::from_str(
+        entries["pending_login"]
+            .as_str()
+            .expect("a pending login in the session"),
+    )
+    .expect("json");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let expires_at = pending["expires_at"].as_i64().expect("an expiry");
+    assert!((now + 290..=now + 300).contains(&expires_at), "{pending}");
+    let mut expired = pending.clone();
+    expired["expires_at"] = json!(now - 1);
+    entries.insert(
+        "pending_login".into(),
+        json!(serde_json::to_string(&expired).expect("json")),
+    );
+    browser.set_cookie(SESSION_COOKIE, &seal_session(&secret, &entries));
+
+    assert_redirects_to(&browser.get(CODE_PAGE).await, "/login");
+    // The right code of a fresh step logs no one in once it is over.
+    expect_code_step(&browser, &user, &[]).await;
+    let cookies = browser.cookies();
+    let mut entries = open_session(&secret, &cookies[SESSION_COOKIE]);
+    let pending: serde_json::Value =
+        serde_json::from_str(entries["pending_login"].as_str().expect("pending")).expect("json");
+    let mut expired = pending.clone();
+    expired["expires_at"] = json!(now - 1);
+    entries.insert(
+        "pending_login".into(),
+        json!(serde_json::to_string(&expired).expect("json")),
+    );
+    browser.set_cookie(SESSION_COOKIE, &seal_session(&secret, &entries));
+    let code = authenticator.fresh_code().await;
+    // Posted as the open page would (the page itself now sends to /login).
+    let csrf = entries["csrf"]
+        .as_str()
+        .expect("a CSRF token in the session");
+    let csrf: String = serde_json::from_str(csrf).expect("json");
+    let response = browser
+        .post_form(
+            CODE_PAGE,
+            &[("code", code.as_str()), ("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_redirects_to(&response, "/login");
+    assert!(
+        browser.auth_cookie().is_none(),
+        "an expired pending login logged in"
+    );
+    let page = browser.page_text("/login").await;
+    assert!(page.contains("Your login has expired"), "{page}");
 }

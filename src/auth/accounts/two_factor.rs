@@ -364,3 +364,28 @@ impl Accounts {
         Ok(Some(was_on))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{accounts, alice};
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pending_login_past_its_five_minutes_logs_no_one_in() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let accounts = accounts(&dir, false, 4);
+        alice(&accounts).await;
+        let device = || Device {
+            client: Client::default(),
+            user_agent: String::new(),
+        };
+        let mut pending = PendingLogin::new(1, false, "/me".into());
+        assert!(pending.expires_at >= unix_now() + PENDING_SECS - 1);
+        pending.expires_at = unix_now() - 1;
+        let before = accounts.db.operations();
+        let expired = accounts.complete_login(&pending, "123456", device()).await;
+        assert!(matches!(expired, Err(Error::PendingLoginExpired)));
+        // Refused before any database work.
+        assert_eq!(accounts.db.operations(), before);
+    }
+}
