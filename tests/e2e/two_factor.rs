@@ -33,6 +33,37 @@ fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// The QR code in a screenshot, read by zbar's `zbarimg` (Debian's
+/// `zbar-tools`); `None`, with one line, where it is not installed, except
+/// in CI where it must be.
+fn scan_qr(screenshot: &str) -> Option<String> {
+    const ZBARIMG: &str = "/usr/bin/zbarimg";
+    if !std::path::Path::new(ZBARIMG).exists() {
+        assert!(
+            !crate::driver::in_ci(),
+            "QR checks must run in CI: apt-get install zbar-tools"
+        );
+        static NOTICE: std::sync::Once = std::sync::Once::new();
+        crate::driver::notice_once(
+            &NOTICE,
+            "skipping QR decoding: apt-get install zbar-tools to run it",
+        );
+        return None;
+    }
+    let path = crate::driver::screenshot_dir().join(format!("{screenshot}.png"));
+    let output = std::process::Command::new(ZBARIMG)
+        .args(["--quiet", "--raw"])
+        .arg(&path)
+        .output()
+        .expect("zbarimg runs");
+    assert!(
+        output.status.success(),
+        "no QR code found in {}",
+        path.display()
+    );
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// The code of the 30 s step `offset` steps from now.
 fn code(secret: &[u8], offset: i64) -> String {
     let now = SystemTime::now()
@@ -93,6 +124,22 @@ e2e_test!(
         let secret = base32_decode(&shown);
         assert_eq!(secret.len(), 20, "a 160-bit secret: {shown}");
         axe_both_schemes(&browser, "setup", &mut failures).await;
+        // What a phone's camera reads off the page, in both schemes: the
+        // set-up link.
+        let link = browser
+            .client
+            .find(Locator::LinkText("open the set-up link"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        for scheme in ["light", "dark"] {
+            if let Some(read) = scan_qr(&format!("two-factor-setup-{scheme}-320")) {
+                assert_eq!(read, link, "the QR code in the {scheme} scheme");
+            }
+        }
 
         browser.type_into("Code", &code(&secret, 0)).await;
         browser.type_into("Current password", &user.password).await;
