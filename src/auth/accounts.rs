@@ -776,6 +776,27 @@ fn end_sessions_in(
     session::end_all(conn, user_id, keep, reason, unix_now())
 }
 
+/// A change to how the account logs in (password, two-factor): every
+/// session ends but `keep` (none: every token too), and the address gets
+/// the notice `kind`, in the caller's transaction.
+fn end_sessions_with_notice(
+    conn: &mut AnyConnection,
+    account: &User,
+    keep: Option<&str>,
+    reason: EndReason,
+    kind: Kind,
+) -> diesel::QueryResult<()> {
+    end_sessions_in(conn, account.id, keep, reason)?;
+    outbox::queue(
+        conn,
+        kind,
+        Some(account.id),
+        &account.email,
+        None,
+        unix_now(),
+    )
+}
+
 /// The secret: the configured one, else the generated one. With a SQLite
 /// file it lives in the key file beside it (one an earlier version kept in
 /// the database moves there); otherwise in the database, where the first

@@ -1,7 +1,7 @@
 //! A forgotten password: the request (the same work whether an account
 //! has the address or not) and the reset by link.
 
-use super::{Accounts, end_sessions_in, unix_now};
+use super::{Accounts, end_sessions_with_notice, unix_now};
 use crate::auth::links::{self, Purpose, VOID_ON_PASSWORD_CHANGE};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::{Client, Error, Presence};
@@ -97,15 +97,13 @@ impl Accounts {
                 user::update_password_hash(conn, stored.id, &hashed)?;
                 user::set_email_verified(conn, stored.id)?;
                 links::void(conn, stored.id, &VOID_ON_PASSWORD_CHANGE)?;
-                end_sessions_in(conn, stored.id, None, EndReason::PasswordReset)?;
                 throttle.clear_login_failures(conn, &stored.email)?;
-                outbox::queue(
+                end_sessions_with_notice(
                     conn,
-                    Kind::PasswordReset,
-                    Some(stored.id),
-                    &stored.email,
+                    &stored,
                     None,
-                    now,
+                    EndReason::PasswordReset,
+                    Kind::PasswordReset,
                 )?;
                 Ok(stored.id)
             })

@@ -1,7 +1,7 @@
 //! What a logged-in user changes with their current password: the
 //! password, the address, the account's existence.
 
-use super::{Accounts, Authenticated, end_sessions_in, unix_now};
+use super::{Accounts, Authenticated, end_sessions_with_notice, unix_now};
 use crate::auth::links::{self, VOID_ON_PASSWORD_CHANGE};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::throttle::LoginAttempt;
@@ -102,14 +102,12 @@ impl Accounts {
                 user::update_password_hash(conn, stored.id, &hashed)?;
                 throttle.record_success(conn, &attempt, now)?;
                 links::void(conn, stored.id, &VOID_ON_PASSWORD_CHANGE)?;
-                end_sessions_in(conn, stored.id, Some(&keep), EndReason::PasswordChanged)?;
-                outbox::queue(
+                end_sessions_with_notice(
                     conn,
+                    &stored,
+                    Some(&keep),
+                    EndReason::PasswordChanged,
                     Kind::PasswordChanged,
-                    Some(stored.id),
-                    &stored.email,
-                    None,
-                    now,
                 )?;
                 Ok(())
             })

@@ -2,7 +2,7 @@
 //! secret, the second step of a login, turning it off, new recovery codes,
 //! and the operator's reset.
 
-use super::{Accounts, Authenticated, Issued, end_sessions_in, unix_now};
+use super::{Accounts, Authenticated, Issued, end_sessions_in, end_sessions_with_notice, unix_now};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::sessions::{self, Device};
 use crate::auth::throttle::LoginAttempt;
@@ -175,14 +175,12 @@ impl Accounts {
                     now,
                 )?;
                 model::insert_recovery_codes(conn, stored.id, &hashes)?;
-                end_sessions_in(conn, stored.id, Some(&keep), EndReason::TwoFactorChanged)?;
-                outbox::queue(
+                end_sessions_with_notice(
                     conn,
+                    &stored,
+                    Some(&keep),
+                    EndReason::TwoFactorChanged,
                     Kind::TwoFactorEnabled,
-                    Some(stored.id),
-                    &stored.email,
-                    None,
-                    now,
                 )?;
                 Ok(())
             })
@@ -219,14 +217,12 @@ impl Accounts {
                 }
                 throttle.record_success(conn, &attempt, now)?;
                 model::disable(conn, stored.id)?;
-                end_sessions_in(conn, stored.id, Some(&keep), EndReason::TwoFactorChanged)?;
-                outbox::queue(
+                end_sessions_with_notice(
                     conn,
+                    &stored,
+                    Some(&keep),
+                    EndReason::TwoFactorChanged,
                     Kind::TwoFactorDisabled,
-                    Some(stored.id),
-                    &stored.email,
-                    None,
-                    now,
                 )?;
                 Ok(())
             })
@@ -345,15 +341,12 @@ impl Accounts {
                 if !model::disable(conn, id)? {
                     return Ok(false);
                 }
-                end_sessions_in(conn, id, None, EndReason::EndedByOperator)?;
-                let now = unix_now();
-                outbox::queue(
+                end_sessions_with_notice(
                     conn,
-                    Kind::TwoFactorDisabled,
-                    Some(id),
-                    &found.email,
+                    &found,
                     None,
-                    now,
+                    EndReason::EndedByOperator,
+                    Kind::TwoFactorDisabled,
                 )?;
                 Ok(true)
             })
