@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Command::Serve => LogTo::Stdout,
         _ => LogTo::Stderr,
     };
-    let _log_writer = gatehouse::telemetry::init(log_to);
+    let _log_writer = gatehouse::telemetry::init(log_to, settings.log_format);
     for warning in Settings::unknown_variables() {
         tracing::warn!("{warning}");
     }

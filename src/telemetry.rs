@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::Level;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// Where log lines go: the server's standard output, or standard error for
 /// a command whose output is its answer.
@@ -21,11 +21,21 @@ pub enum LogTo {
     Stderr,
 }
 
+/// How each line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: time, level, the span's fields, the message.
+    Text,
+    /// One JSON object per line (`GATEHOUSE_LOG_FORMAT=json`), with the
+    /// request span's fields, for log collectors.
+    Json,
+}
+
 /// Logs at `info`, or as `RUST_LOG` says. Lines are written by a
 /// background thread, so a request never waits for the terminal or the
 /// disk; none is dropped. Keep the guard until the end: dropping it flushes.
 /// An invalid `RUST_LOG` is reported (once the logger runs) and `info` used.
-pub fn init(to: LogTo) -> WorkerGuard {
+pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     let (filter, problem) = match std::env::var("RUST_LOG") {
         Ok(raw) if !raw.trim().is_empty() => match LogFilter::parse(&raw) {
             Ok(filter) => (filter, None),
@@ -46,11 +56,21 @@ pub fn init(to: LogTo) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::BufWriter::new(output));
-    let format = tracing_subscriber::fmt::layer()
-        .with_ansi(ansi)
-        .with_target(false)
-        .with_writer(writer);
-    let registry = tracing_subscriber::registry().with(format);
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_target(false)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(false)
+            .with_writer(writer)
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(layer);
     match filter {
         LogFilter::Static(targets) => registry.with(targets).init(),
         LogFilter::Dynamic(env) => registry.with(env).init(),

@@ -31,6 +31,7 @@
 //! | `GATEHOUSE_VERIFY_TTL` | `24h` lifetime of an email-confirmation link |
 //! | `GATEHOUSE_RESET_TTL` | `1h` lifetime of a password-reset link |
 //! | `GATEHOUSE_RESET_LIMIT` | `3/1h` reset emails per account |
+//! | `GATEHOUSE_LOG_FORMAT` | `text`; `json`: one JSON object per line |
 //! | `GATEHOUSE_REQUIRE_VERIFIED_EMAIL` | `false`: `true` refuses logins of unconfirmed accounts |
 //!
 //! Durations use humantime's syntax (`30s`, `15m`, `1h30m`, `7d`).
@@ -45,6 +46,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use ipnet::IpNet;
+
+use crate::telemetry::LogFormat;
 
 use self::env::{Env, duration, flag, number};
 
@@ -189,6 +192,7 @@ pub struct Settings {
     /// `Host` names answered; empty: any.
     pub allowed_hosts: Vec<String>,
     pub mail: MailSettings,
+    pub log_format: LogFormat,
 }
 
 /// At most `max` counted events per `window`.
@@ -340,6 +344,13 @@ impl Settings {
             remember_for,
             allowed_hosts,
             mail: MailSettings::read(&env)?,
+            log_format: env.parsed("GATEHOUSE_LOG_FORMAT", LogFormat::Text, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "text" => Ok(LogFormat::Text),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("expected text or json".to_owned()),
+                }
+            })?,
         })
     }
 }

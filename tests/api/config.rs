@@ -176,6 +176,7 @@ async fn unreadable_mail_settings_are_refused_at_start(backend: Backend) {
         ("GATEHOUSE_RESET_TTL", "0s"),
         ("GATEHOUSE_RESET_LIMIT", "3"),
         ("GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "perhaps"),
+        ("GATEHOUSE_LOG_FORMAT", "xml"),
     ] {
         assert_refused(&backend, var, value);
     }

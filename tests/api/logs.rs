@@ -7,7 +7,8 @@ use crate::helpers::{Backend, TestApp, TestUser, mentions_request, random_secret
 backend_tests! {
     both:
         the_logs_never_contain_passwords_tokens_or_the_secret,
-        every_request_is_logged_once_with_its_method_and_path;
+        every_request_is_logged_once_with_its_method_and_path,
+        json_logs_are_one_object_a_line_with_the_request_fields;
     postgres_only:
         the_logs_never_contain_the_database_password;
 }
@@ -128,4 +129,43 @@ async fn the_logs_never_contain_the_database_password(backend: Backend) {
         !logs.contains(&password),
         "the database password is in the logs:\n{logs}"
     );
+}
+
+async fn json_logs_are_one_object_a_line_with_the_request_fields(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .env("GATEHOUSE_LOG_FORMAT", "json")
+        .spawn()
+        .await;
+    let user = app.register_token_user().await;
+    user.me().await;
+    assert_eq!(
+        app.get("/verify-email/a-made-up-link-token").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    app.wait_for_log_line("/verify-email/{token}").await;
+
+    let logs = app.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    // The request's line carries its span's fields and its outcome.
+    let me = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request" && l["span"]["route"] == "/api/me")
+        .unwrap_or_else(|| panic!("no request line for /api/me:\n{logs}"));
+    assert_eq!(me["span"]["method"], "GET");
+    assert_eq!(me["span"]["path"], "/api/me");
+    assert_eq!(me["span"]["user"], user.id);
+    assert!(me["span"]["id"].is_string() && me["span"]["client"].is_string());
+    assert_eq!(me["fields"]["status"], 200);
+    assert!(!logs.contains("a-made-up-link-token"), "{logs}");
 }

@@ -414,8 +414,12 @@ fn drain_stderr(pipe: Option<ChildStderr>, logs: Arc<Mutex<String>>) {
 /// The address a server's `listening on http://…` line names.
 pub fn listening_address(line: &str) -> Option<String> {
     let (_, rest) = line.split_once("listening on ")?;
-    let address = rest.split_whitespace().next()?;
-    let address = address.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    // The URL ends where a character no URL of ours has begins (a space,
+    // or a quote in a JSON log line).
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || ".:/[]-".contains(c)))
+        .unwrap_or(rest.len());
+    let address = rest[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
     address.starts_with("http://").then(|| address.to_owned())
 }
 
