@@ -22,6 +22,12 @@ pub enum Command {
     Migrate,
     /// Delete denylist rows of tokens that have expired, then exit.
     PurgeDenylist,
+    /// Copy a SQLite database, consistent while the server runs, to PATH
+    /// (with its key file beside it); for PostgreSQL use pg_dump.
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]

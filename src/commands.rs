@@ -2,7 +2,12 @@
 //! service as the server.
 
 use crate::auth::{Accounts, SessionInfo};
-use crate::config::Settings;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::auth::key_file;
+use crate::config::{DatabaseUrl, Settings};
 
 /// One connection is all a command needs.
 async fn open(settings: &Settings) -> anyhow::Result<Accounts> {
@@ -12,6 +17,47 @@ async fn open(settings: &Settings) -> anyhow::Result<Accounts> {
 /// `gatehouse migrate`: applies pending migrations (opening does).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     open(settings).await.map(drop)
+}
+
+/// `gatehouse backup PATH`: a consistent copy of the SQLite database, and
+/// of the key file that holds its generated secret (without it the copy's
+/// sessions and two-factor secrets would be dead), made while the server
+/// runs.
+pub async fn backup(settings: &Settings, path: &Path) -> anyhow::Result<()> {
+    let DatabaseUrl::Sqlite(database) = &settings.database_url else {
+        anyhow::bail!(
+            "gatehouse backup copies SQLite databases; back PostgreSQL up with pg_dump (see the README)"
+        );
+    };
+    if settings.database_url.is_memory() {
+        anyhow::bail!("an in-memory database has nothing to back up");
+    }
+    if path.exists() {
+        anyhow::bail!("{} exists already; name a new file", path.display());
+    }
+    let accounts = open(settings).await?;
+    accounts
+        .back_up_sqlite(path.to_owned())
+        .await
+        .with_context(|| format!("copying the database to {}", path.display()))?;
+    set_owner_only(path)?;
+    let key = key_file::beside(database);
+    if key.exists() {
+        let copy = key_file::beside(&path.to_string_lossy());
+        std::fs::copy(&key, &copy)
+            .with_context(|| format!("copying the key file to {}", copy.display()))?;
+        set_owner_only(&copy)?;
+        tracing::info!(database = %path.display(), key = %copy.display(), "backed up");
+    } else {
+        tracing::info!(database = %path.display(), "backed up (the secret is configured, not in a key file)");
+    }
+    Ok(())
+}
+
+fn set_owner_only(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} readable by its owner only", path.display()))
 }
 
 /// `gatehouse purge-denylist`: returns how many denylist rows went.

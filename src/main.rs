@@ -88,6 +88,7 @@ fn main() -> ExitCode {
                     Err(anyhow::anyhow!("{email} has no live session {id}"))
                 }
             }
+            Command::Backup { path } => commands::backup(&settings, &path).await,
             Command::PurgeDenylist => commands::purge_denylist(&settings)
                 .await
                 .map(|count| tracing::info!(count, "purged expired denylist rows")),

@@ -742,6 +742,17 @@ impl Accounts {
         Ok(())
     }
 
+    /// An online, consistent copy of a SQLite database at `path`
+    /// (`VACUUM INTO`: one read transaction, writers carry on).
+    pub async fn back_up_sqlite(&self, path: std::path::PathBuf) -> Result<(), Error> {
+        self.db
+            .run(move |conn| {
+                let target = path.to_string_lossy().replace('\'', "''");
+                Ok(conn.batch_execute(&format!("VACUUM INTO '{target}'"))?)
+            })
+            .await
+    }
+
     /// Whether the database answers a query.
     pub async fn check_database(&self) -> Result<(), Error> {
         self.db

@@ -8,7 +8,7 @@ mod client;
 mod database;
 mod error;
 pub mod hash_pool;
-mod key_file;
+pub mod key_file;
 pub mod links;
 pub mod outbox;
 pub mod password;

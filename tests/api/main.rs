@@ -73,6 +73,7 @@ macro_rules! backend_tests {
 mod account;
 mod account_settings;
 mod api;
+mod backup;
 mod concurrency;
 mod config;
 mod deployment;
