@@ -1,6 +1,29 @@
 //! The command line.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::env::KNOWN;
+
+impl Cli {
+    /// Parses the process's arguments; `serve --help` lists the settings.
+    pub fn parse_with_settings_help() -> Self {
+        let command =
+            Self::command().mut_subcommand("serve", |serve| serve.after_help(settings_help()));
+        let matches = command.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// The environment variables `serve` reads, for its `--help`.
+fn settings_help() -> String {
+    let mut names = vec!["DATABASE_URL"];
+    names.extend(KNOWN);
+    names.push("RUST_LOG");
+    format!(
+        "Settings come from these environment variables (also from a .env file in the working directory); the README says what each means and its default:\n  {}",
+        names.join("\n  ")
+    )
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +69,7 @@ pub enum UserCommand {
     Sessions {
         /// The user's email address (any case).
         email: String,
-        /// One JSON array, as `GET /api/sessions` answers.
+        /// One JSON object per line, as `GET /api/sessions` lists them.
         #[arg(long)]
         json: bool,
     },

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use gatehouse::auth::SessionInfo;
 use gatehouse::auth::sessions::rfc3339;
 use gatehouse::cli::{Cli, Command, UserCommand};
@@ -10,7 +9,7 @@ use gatehouse::startup::Application;
 use gatehouse::telemetry::LogTo;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_settings_help();
     // `.env` in the working directory only, never a parent's.
     if let Err(error) = dotenvy::from_path(".env")
         && !error.not_found()
@@ -103,23 +102,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// The sessions as a table, or as the API's JSON.
+/// The sessions as a table, or as JSON lines: one object per session, as
+/// `GET /api/sessions` lists them (no session is the operator's own, so
+/// `current` is false).
 fn print_sessions(list: &[SessionInfo], json: bool) {
     if json {
-        let rows: Vec<serde_json::Value> = list
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "id": s.id,
-                    "device": s.device,
-                    "ip": s.ip,
-                    "created_at": rfc3339(s.created_at),
-                    "last_used_at": rfc3339(s.last_used_at),
-                    "remembered": s.remembered,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        for s in list {
+            let row = serde_json::json!({
+                "id": s.id,
+                "device": s.device,
+                "ip": s.ip,
+                "created_at": rfc3339(s.created_at),
+                "last_used_at": rfc3339(s.last_used_at),
+                "current": false,
+            });
+            println!("{row}");
+        }
         return;
     }
     println!(

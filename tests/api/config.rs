@@ -144,6 +144,34 @@ async fn cookies_are_marked_secure_by_default(backend: Backend) {
 }
 
 #[test]
+fn the_version_and_the_settings_are_in_the_help() {
+    let database = TestDatabase::create(&Backend::Sqlite);
+    let version = run_gatehouse(&database, &["--version"], &[]);
+    assert!(version.status.success(), "{version:#?}");
+    assert_eq!(
+        version.stdout.trim(),
+        format!("gatehouse {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run_gatehouse(&database, &["serve", "--help"], &[]);
+    assert!(help.status.success(), "{help:#?}");
+    for variable in [
+        "DATABASE_URL",
+        "GATEHOUSE_BIND",
+        "GATEHOUSE_SECRET",
+        "GATEHOUSE_SMTP_URL",
+        "GATEHOUSE_PUBLIC_URL",
+        "GATEHOUSE_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        assert!(
+            help.stdout.lines().any(|line| line.trim() == variable),
+            "{variable} missing from:\n{}",
+            help.stdout
+        );
+    }
+}
+
+#[test]
 fn the_help_lists_the_subcommands() {
     let database = TestDatabase::create(&Backend::Sqlite);
 

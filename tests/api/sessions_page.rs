@@ -257,8 +257,33 @@ async fn the_command_line_lists_and_ends_sessions(backend: Backend) {
         &[],
     );
     assert!(listed.status.success(), "{listed:?}");
-    let sessions: Value = serde_json::from_str(listed.stdout.trim()).expect("JSON on stdout");
-    assert_eq!(sessions.as_array().map(Vec::len), Some(2), "{sessions}");
+    let sessions: Vec<Value> = listed
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    for session in &sessions {
+        let mut keys: Vec<&str> = session
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "created_at",
+                "current",
+                "device",
+                "id",
+                "ip",
+                "last_used_at"
+            ],
+            "the shape of GET /api/sessions"
+        );
+    }
     let table = run_gatehouse(&app.database, &["user", "sessions", &user.email], &[]);
     assert!(table.stdout.contains("Firefox on Linux"), "{table:?}");
 
@@ -336,9 +361,9 @@ async fn ended_and_expired_sessions_are_purged(backend: Backend) {
             &["user", "sessions", &user.email, "--json"],
             &[],
         );
-        serde_json::from_str::<Value>(listed.stdout.trim()).expect("JSON")
+        listed.stdout.lines().count()
     };
-    assert_eq!(count().as_array().map(Vec::len), Some(2));
+    assert_eq!(count(), 2);
     let purge = run_gatehouse(&app.database, &["purge-denylist"], &[]);
     assert!(purge.status.success(), "{purge:?}");
     // The ended row is gone from the database, not only from the list.
