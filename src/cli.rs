@@ -79,6 +79,17 @@ pub enum UserCommand {
         /// The user's email address (any case).
         email: String,
     },
+    /// Delete a user: every session, link and waiting mail goes with the
+    /// account; the username and email can be registered again.
+    Delete {
+        /// The user's email address (any case).
+        email: String,
+    },
+    /// Mark a user's email address as confirmed, without a link.
+    ConfirmEmail {
+        /// The user's email address (any case).
+        email: String,
+    },
     /// End one session of a user.
     EndSession {
         /// The user's email address (any case).

@@ -91,6 +91,16 @@ pub async fn reset_two_factor(settings: &Settings, email: &str) -> anyhow::Resul
     Ok(open(settings).await?.reset_two_factor(email).await?)
 }
 
+/// `gatehouse user delete EMAIL`: `false` when no user has that email.
+pub async fn delete_user(settings: &Settings, email: &str) -> anyhow::Result<bool> {
+    Ok(open(settings).await?.delete_user(email).await?)
+}
+
+/// `gatehouse user confirm-email EMAIL`: `false` when no user has that email.
+pub async fn confirm_email(settings: &Settings, email: &str) -> anyhow::Result<bool> {
+    Ok(open(settings).await?.confirm_email_of(email).await?)
+}
+
 /// `gatehouse user end-session EMAIL ID`: `Ok(false)` when the user has no
 /// such live session (or there is no such user).
 pub async fn end_session(settings: &Settings, email: &str, id: &str) -> anyhow::Result<bool> {

@@ -78,6 +78,24 @@ fn main() -> ExitCode {
                 Err(error) => Err(error),
             },
             Command::User {
+                action: UserCommand::Delete { email },
+            } => match commands::delete_user(&settings, &email).await? {
+                true => {
+                    tracing::info!(email = %email, "deleted the user");
+                    Ok(())
+                }
+                false => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
+            Command::User {
+                action: UserCommand::ConfirmEmail { email },
+            } => match commands::confirm_email(&settings, &email).await? {
+                true => {
+                    tracing::info!(email = %email, "confirmed the email address");
+                    Ok(())
+                }
+                false => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
+            Command::User {
                 action: UserCommand::EndSession { email, id },
             } => {
                 if commands::end_session(&settings, &email, &id).await? {

@@ -173,6 +173,30 @@ impl Accounts {
         Ok(email.as_str().to_owned())
     }
 
+    /// The operator's deletion, by email (any case), without a password;
+    /// `false` when no user has the email.
+    pub async fn delete_user(&self, email: &str) -> Result<bool, Error> {
+        let Some(found) = self.find_user(email).await? else {
+            return Ok(false);
+        };
+        self.remove_user(found.id).await?;
+        Ok(true)
+    }
+
+    /// The operator's confirmation of an address, by email (any case);
+    /// `false` when no user has the email.
+    pub async fn confirm_email_of(&self, email: &str) -> Result<bool, Error> {
+        let Some(found) = self.find_user(email).await? else {
+            return Ok(false);
+        };
+        let id = found.id;
+        self.db
+            .write(move |conn| Ok(user::set_email_verified(conn, id)?))
+            .await?;
+        self.cache.forget_user(id);
+        Ok(true)
+    }
+
     /// Deletes the account: its sessions, links and waiting mail go with
     /// it at once, and its username and address are free again.
     pub async fn delete_account(
@@ -185,11 +209,17 @@ impl Accounts {
         let (stored, _) = self
             .check_current_password(user_id, current_password, client, presence)
             .await?;
+        self.remove_user(stored.id).await
+    }
+
+    /// Deletes the user row (the rest goes by cascade) and its cached
+    /// tokens on this instance.
+    async fn remove_user(&self, id: i32) -> Result<(), Error> {
         self.db
-            .write(move |conn| Ok(user::delete_user(conn, stored.id)?))
+            .write(move |conn| Ok(user::delete_user(conn, id)?))
             .await?;
-        self.cache.forget_user(user_id);
-        tracing::info!(user = user_id, "deleted an account");
+        self.cache.forget_user(id);
+        tracing::info!(user = id, "deleted an account");
         Ok(())
     }
 }
