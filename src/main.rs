@@ -46,14 +46,11 @@ fn main() -> ExitCode {
             Command::Migrate => commands::migrate(&settings).await,
             Command::User {
                 action: UserCommand::RevokeSessions { email },
-            } => match commands::revoke_sessions(&settings, &email).await {
-                Ok(true) => {
-                    tracing::info!(email = %email, "revoked every session of the user");
-                    Ok(())
-                }
-                Ok(false) => Err(anyhow::anyhow!("no user has the email {email}")),
-                Err(error) => Err(error),
-            },
+            } => on_user(
+                commands::revoke_sessions(&settings, &email).await,
+                &email,
+                "revoked every session of the user",
+            ),
             Command::User {
                 action: UserCommand::Sessions { email, json },
             } => match commands::sessions(&settings, &email).await? {
@@ -79,22 +76,18 @@ fn main() -> ExitCode {
             },
             Command::User {
                 action: UserCommand::Delete { email },
-            } => match commands::delete_user(&settings, &email).await? {
-                true => {
-                    tracing::info!(email = %email, "deleted the user");
-                    Ok(())
-                }
-                false => Err(anyhow::anyhow!("no user has the email {email}")),
-            },
+            } => on_user(
+                commands::delete_user(&settings, &email).await,
+                &email,
+                "deleted the user",
+            ),
             Command::User {
                 action: UserCommand::ConfirmEmail { email },
-            } => match commands::confirm_email(&settings, &email).await? {
-                true => {
-                    tracing::info!(email = %email, "confirmed the email address");
-                    Ok(())
-                }
-                false => Err(anyhow::anyhow!("no user has the email {email}")),
-            },
+            } => on_user(
+                commands::confirm_email(&settings, &email).await,
+                &email,
+                "confirmed the email address",
+            ),
             Command::User {
                 action: UserCommand::EndSession { email, id },
             } => {
@@ -117,6 +110,17 @@ fn main() -> ExitCode {
             eprintln!("gatehouse: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The end of a command on one user: its log line, or the one-line error
+/// of an unknown email.
+fn on_user(found: anyhow::Result<bool>, email: &str, done: &str) -> anyhow::Result<()> {
+    if found? {
+        tracing::info!(email = %email, "{done}");
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("no user has the email {email}"))
     }
 }
 
