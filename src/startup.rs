@@ -158,7 +158,7 @@ impl Application {
         .run();
 
         actix_web::rt::spawn(purge_periodically(purging));
-        tracing::info!(mail = %mailer.describe(&settings.mail), links = %link_base, "sending mail");
+        tracing::info!(mail = %mailer.describe(), links = %link_base, "sending mail");
         actix_web::rt::spawn(async move { sending.send_mail(mailer, link_base).await });
         tracing::info!(
             backend = settings.database_url.backend_name(),

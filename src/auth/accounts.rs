@@ -258,6 +258,14 @@ impl Accounts {
         registered
     }
 
+    /// After a write that changed how the account logs in and queued a
+    /// notice: this instance forgets the account's cached tokens (other
+    /// instances within the cache's lifetime) and its sender wakes.
+    fn account_changed(&self, user_id: i32) {
+        self.cache.forget_user(user_id);
+        self.mail_queued.notify_one();
+    }
+
     /// Runs a throttle count in its own write. One whose commit fails is
     /// refused like one past its limit: the throttle fails closed.
     async fn count<T, F>(&self, work: F) -> Result<T, Error>
@@ -418,8 +426,7 @@ impl Accounts {
         let started = match outcome {
             LoginStep::Started(started, recovered) => {
                 if recovered {
-                    self.cache.forget_user(id);
-                    self.mail_queued.notify_one();
+                    self.account_changed(id);
                 }
                 started
             }

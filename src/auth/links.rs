@@ -4,7 +4,6 @@
 //! it that works.
 
 use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
 
 use crate::db::AnyConnection;
 use crate::models::link_token::{self, LinkToken, NewLinkToken};
@@ -60,9 +59,7 @@ pub struct Link {
     token_hash: String,
 }
 
-fn hash(token: &str) -> String {
-    format!("{:x}", Sha256::digest(token.as_bytes()))
-}
+use crate::auth::sessions::sha256_hex as hash;
 
 /// A new link token for `user_id`, valid `ttl_secs` from `now`; the
 /// user's older links of the purpose stop working. Returns the token,

@@ -78,7 +78,12 @@ pub fn new_refresh() -> String {
 
 /// The stored form of a refresh credential.
 pub fn hash_refresh(refresh: &str) -> String {
-    format!("{:x}", Sha256::digest(refresh.as_bytes()))
+    sha256_hex(refresh)
+}
+
+/// SHA-256 in hex: how a random credential (refresh, link token) is stored.
+pub fn sha256_hex(secret: &str) -> String {
+    format!("{:x}", Sha256::digest(secret.as_bytes()))
 }
 
 /// Starts a session for `user_id` at `now`, in the caller's transaction.

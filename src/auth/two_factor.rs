@@ -218,6 +218,13 @@ pub fn is_recovery_code(code: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A server secret made for the test, never a fixed one.
+    fn server_secret() -> Vec<u8> {
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 40)
+            .into_bytes()
+    }
+
     #[test]
     fn rfc_6238_sha1_vectors_are_met() {
         // RFC 6238 appendix B: the ASCII secret "12345678901234567890",
@@ -257,16 +264,12 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_for_its_user_and_key() {
         let secret = TotpSecret::generate();
-        let sealer = SecretBox::new(b"a server secret of enough length!!");
+        let sealer = SecretBox::new(&server_secret());
         let sealed = sealer.seal(&secret, 7);
         assert!(!sealed.contains(&secret.base32()));
         assert_eq!(sealer.open(&sealed, 7).map(|s| s.0), Some(secret.0.clone()));
         assert!(sealer.open(&sealed, 8).is_none());
-        assert!(
-            SecretBox::new(b"another server secret of length!!!")
-                .open(&sealed, 7)
-                .is_none()
-        );
+        assert!(SecretBox::new(&server_secret()).open(&sealed, 7).is_none());
         assert!(sealer.open("garbage", 7).is_none());
     }
 
@@ -280,12 +283,12 @@ mod tests {
         assert_eq!(unique.len(), 10);
         assert!(is_recovery_code(&codes[0]));
         assert!(!is_recovery_code("123456"));
-        let sealer = SecretBox::new(b"a server secret of enough length!!");
+        let sealer = SecretBox::new(&server_secret());
         assert_eq!(
             sealer.recovery_hash("ABCDE-fghij"),
             sealer.recovery_hash(" abcdefghij ")
         );
-        let other = SecretBox::new(b"another server secret of length!!!");
+        let other = SecretBox::new(&server_secret());
         assert_ne!(
             sealer.recovery_hash(&codes[0]),
             other.recovery_hash(&codes[0])

@@ -55,6 +55,8 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    /// Where mail goes, for the start-up line (no password in it).
+    description: String,
 }
 
 impl Mailer {
@@ -78,19 +80,20 @@ impl Mailer {
                 Transport::Files(settings.mail_dir.clone())
             }
         };
+        let description = match &settings.smtp_url {
+            Some(url) => format!("{url:?}"),
+            None => format!(".eml files in {}", settings.mail_dir.display()),
+        };
         Ok(Self {
             transport,
             from: settings.from.clone(),
+            description,
         })
     }
 
     /// Where mail goes, for the start-up line.
-    pub fn describe(&self, settings: &MailSettings) -> String {
-        match (&self.transport, &settings.smtp_url) {
-            (Transport::Smtp(_), Some(url)) => format!("{url:?}"),
-            (Transport::Files(dir), _) => format!(".eml files in {}", dir.display()),
-            (Transport::Smtp(_), None) => "SMTP".into(),
-        }
+    pub fn describe(&self) -> &str {
+        &self.description
     }
 
     pub async fn send(&self, email: &Email) -> Result<Sent, SendError> {

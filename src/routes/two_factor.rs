@@ -169,10 +169,10 @@ pub struct DisableForm {
 }
 
 /// The settings page again after a refused form.
-fn refused(
+async fn refused(
     session: &Session,
+    accounts: &Accounts,
     auth: &Authenticated,
-    codes_left: Option<i64>,
     error: auth::Error,
 ) -> Result<HttpResponse, AppError> {
     let summary = match &error {
@@ -184,6 +184,7 @@ fn refused(
         auth::Error::TooManyRequests { .. } => error.to_string(),
         _ => return Err(error.into()),
     };
+    let codes_left = accounts.two_factor_status(auth.user.id).await?;
     let mut page = status_page(session, auth, codes_left);
     page.summary = Some(summary);
     form_again(&error.into(), &page)
@@ -206,10 +207,7 @@ pub async fn disable(
             session::set_flash(&session, "Two-factor authentication is off");
             Ok(see_other("/me").finish())
         }
-        Err(error) => {
-            let left = accounts.two_factor_status(auth.user.id).await?;
-            refused(&session, &auth, left, error)
-        }
+        Err(error) => refused(&session, &accounts, &auth, error).await,
     }
 }
 
@@ -241,10 +239,7 @@ pub async fn recovery_codes(
                 codes,
             },
         ),
-        Err(error) => {
-            let left = accounts.two_factor_status(auth.user.id).await?;
-            refused(&session, &auth, left, error)
-        }
+        Err(error) => refused(&session, &accounts, &auth, error).await,
     }
 }
 
@@ -323,13 +318,11 @@ pub async fn login(
             session::clear_pending_login(&session);
             let mut page = code_page(&session, None);
             page.summary = Some("Too many wrong codes. Log in again.".into());
-            page.has_errors = true;
             form_again(&error.into(), &page)
         }
         Err(error @ auth::Error::InvalidCode) => {
             let mut page = code_page(&session, None);
             page.summary = Some(error.to_string());
-            page.has_errors = true;
             form_again(&error.into(), &page)
         }
         Err(error) => Err(error.into()),

@@ -205,9 +205,18 @@ impl ResponseError for ApiError {
                     .map(|e| json!({"field": e.field, "message": e.message}))
                     .collect::<Vec<_>>()
             ),
+            // A link's token, as the API takes it in a body.
+            AppError::Auth(auth::Error::InvalidLink) => json!("Invalid or expired token"),
             other => json!(other.to_string()),
         };
-        self.0.response().json(json!({ "detail": detail }))
+        let mut body = json!({ "detail": detail });
+        if matches!(
+            self.0,
+            AppError::Auth(auth::Error::TwoFactorRequired { .. })
+        ) {
+            body["two_factor_required"] = json!(true);
+        }
+        self.0.response().json(body)
     }
 }
 

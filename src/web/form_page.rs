@@ -98,7 +98,6 @@ pub struct FormPage {
     pub danger: bool,
     /// Said above the form instead of "Please correct the marked fields".
     pub summary: Option<String>,
-    pub has_errors: bool,
     /// A link under the form: (href, text).
     pub back: Option<(&'static str, &'static str)>,
 }
@@ -123,9 +122,13 @@ impl FormPage {
             submit,
             danger: false,
             summary: None,
-            has_errors: false,
             back: None,
         }
+    }
+
+    /// Whether a field shows an error (the summary then lists them).
+    pub fn has_field_errors(&self) -> bool {
+        self.fields.iter().any(|f| f.error.is_some())
     }
 
     /// A paragraph under the heading.
@@ -178,7 +181,6 @@ impl FormPage {
                 .find(|e| e.field == field.name)
                 .map(|e| e.message);
         }
-        self.has_errors = self.summary.is_some() || !errors.is_empty();
         form_again(&error.into(), &self)
     }
 }

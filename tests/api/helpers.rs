@@ -13,6 +13,8 @@ mod app;
 mod browser;
 #[path = "helpers/certs.rs"]
 mod certs;
+#[path = "helpers/codes.rs"]
+mod codes;
 #[path = "helpers/constants.rs"]
 mod constants;
 #[path = "helpers/cookies.rs"]
@@ -36,6 +38,8 @@ pub use app::*;
 pub use browser::*;
 #[allow(unused_imports)]
 pub use certs::*;
+#[allow(unused_imports)]
+pub use codes::*;
 #[allow(unused_imports)]
 pub use constants::*;
 #[allow(unused_imports)]

@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::helpers::{
     AUTH_COOKIE, Backend, Browser, CookieUser, INVALID_CREDENTIALS, SESSION_COOKIE, TestApp,
     TestUser, assert_input, assert_no_store, assert_password_inputs_are_empty, assert_redirects_to,
-    csrf_from, field_message, form_with_action, input_named, json_body, links_to, location,
-    run_gatehouse, set_cookie, spawn_with_mail,
+    base32_decode, csrf_from, field_message, form_with_action, input_named, json_body, links_to,
+    location, run_gatehouse, set_cookie, spawn_with_mail,
 };
 
 backend_tests!(
@@ -61,28 +61,6 @@ const REMEMBER_SECS: i64 = 30 * 24 * 60 * 60;
 const STEP_SECS: u64 = 30;
 
 // ---- codes ----------------------------------------------------------------
-
-/// Decodes RFC 4648 base32 (no padding needed; spaces ignored).
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
-        let c = c.to_ascii_uppercase();
-        let value = match c {
-            'A'..='Z' => u32::from(c) - u32::from('A'),
-            '2'..='7' => u32::from(c) - u32::from('2') + 26,
-            _ => panic!("{c:?} is not base32 in {text:?}"),
-        };
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((buffer >> bits) & 0xff).unwrap());
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
 
 fn unix_millis() -> u64 {
     u64::try_from(
@@ -197,22 +175,12 @@ fn text_of(html: &str, css: &str) -> Option<String> {
         .map(|e| e.text().collect::<String>().trim().to_owned())
 }
 
-/// Decodes `%XX` escapes (the label of an otpauth URI).
+/// Decodes `%XX` escapes (the label of an otpauth URI, a cookie value).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .expect("UTF-8")
+        .into_owned()
 }
 
 /// What the set-up page shows.

@@ -9,29 +9,7 @@ use fantoccini::Locator;
 
 use crate::axe;
 use crate::driver::{Browser, Scheme, Viewport};
-use crate::helpers::TestUser;
-
-/// RFC 4648 base32 without padding, as the page shows it (spaces ignored).
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        let value = ALPHABET
-            .iter()
-            .position(|&a| a == c.to_ascii_uppercase())
-            .unwrap_or_else(|| panic!("{:?} is not base32", c as char)) as u64;
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    out
-}
+use crate::helpers::{TestUser, base32_decode};
 
 /// The QR code in a screenshot, read by zbar's `zbarimg` (Debian's
 /// `zbar-tools`); `None`, with one line, where it is not installed, except

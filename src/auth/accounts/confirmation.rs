@@ -101,8 +101,7 @@ impl Accounts {
                 Ok(user)
             })
             .await?;
-        self.cache.forget_user(confirmed.id);
-        self.mail_queued.notify_one();
+        self.account_changed(confirmed.id);
         Ok(confirmed)
     }
 }

@@ -108,8 +108,7 @@ impl Accounts {
                 Ok(stored.id)
             })
             .await?;
-        self.cache.forget_user(user_id);
-        self.mail_queued.notify_one();
+        self.account_changed(user_id);
         Ok(())
     }
 }

@@ -112,8 +112,7 @@ impl Accounts {
                 Ok(())
             })
             .await?;
-        self.cache.forget_user(auth.user.id);
-        self.mail_queued.notify_one();
+        self.account_changed(auth.user.id);
         Ok(())
     }
 
@@ -145,17 +144,12 @@ impl Accounts {
         let (stored, attempt) = self
             .check_current_password(user.id, current_password, client, presence)
             .await?;
-        let (wanted, id) = (email.as_str().to_owned(), user.id);
-        if self
-            .db
-            .run(move |conn| Ok(user::email_taken_by_other(conn, &wanted, id)?))
-            .await?
-        {
-            return Err(Error::Conflict(Taken::Email));
-        }
         let (throttle, wanted) = (self.throttle, email.as_str().to_owned());
         self.db
             .write(move |conn| {
+                if user::email_taken_by_other(conn, &wanted, stored.id)? {
+                    return Err(Error::Conflict(Taken::Email));
+                }
                 let now = unix_now();
                 throttle.record_success(conn, &attempt, now)?;
                 outbox::queue(

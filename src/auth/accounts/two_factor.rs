@@ -185,8 +185,7 @@ impl Accounts {
                 Ok(())
             })
             .await?;
-        self.cache.forget_user(auth.user.id);
-        self.mail_queued.notify_one();
+        self.account_changed(auth.user.id);
         Ok(codes)
     }
 
@@ -227,8 +226,7 @@ impl Accounts {
                 Ok(())
             })
             .await?;
-        self.cache.forget_user(auth.user.id);
-        self.mail_queued.notify_one();
+        self.account_changed(auth.user.id);
         Ok(())
     }
 
@@ -315,8 +313,7 @@ impl Accounts {
         match outcome {
             Ok((account, started, recovered)) => {
                 if recovered {
-                    self.cache.forget_user(account.id);
-                    self.mail_queued.notify_one();
+                    self.account_changed(account.id);
                 }
                 self.issue(account, started)
             }

@@ -7,9 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use self::body::{JsonObject, flag_field, string_fields};
-use crate::auth::{self, Accounts, Credentials, Issued, NewAccount, PasswordChange, PasswordReset};
+use crate::auth::{Accounts, Credentials, Issued, NewAccount, PasswordChange, PasswordReset};
 use crate::models::User;
-use crate::web::AppError;
 use crate::web::{ApiError, ApiUser, Remote};
 
 #[derive(Serialize)]
@@ -73,18 +72,8 @@ pub async fn login(
             },
             client,
         )
-        .await;
-    match issued {
-        Ok(issued) => Ok(token_answer(&accounts, issued)),
-        Err(error @ auth::Error::TwoFactorRequired { .. }) => {
-            let head = AppError::from(error).response().json(json!({
-                "detail": "Two-factor code required",
-                "two_factor_required": true,
-            }));
-            Ok(head)
-        }
-        Err(error) => Err(error.into()),
-    }
+        .await?;
+    Ok(token_answer(&accounts, issued))
 }
 
 /// A refresh token for a new pair.
@@ -162,13 +151,8 @@ pub async fn reset_password(
         password_confirm: None,
         presence,
     };
-    match accounts.reset_password(reset).await {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
-        Err(auth::Error::InvalidLink) => {
-            Err(AppError::BadRequest("Invalid or expired token").into())
-        }
-        Err(error) => Err(error.into()),
-    }
+    accounts.reset_password(reset).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// 204: the calling session stays, every other one ends.
