@@ -1,7 +1,7 @@
 //! The operator's commands besides `serve`: they call the same accounts
 //! service as the server.
 
-use crate::auth::{Accounts, SessionInfo};
+use crate::auth::{Accounts, SessionInfo, activity};
 use std::path::Path;
 
 use anyhow::Context;
@@ -108,5 +108,7 @@ pub async fn end_session(settings: &Settings, email: &str, id: &str) -> anyhow::
     let Some(user) = accounts.find_user(email).await? else {
         return Ok(false);
     };
-    Ok(accounts.end_session(user.id, id).await?)
+    Ok(accounts
+        .end_session(user.id, id, activity::operator())
+        .await?)
 }

@@ -8,6 +8,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    events (id) {
+        id -> BigInt,
+        user_id -> Integer,
+        at -> BigInt,
+        event -> Text,
+        ip -> Text,
+        device -> Text,
+    }
+}
+
+diesel::table! {
     link_tokens (token_hash) {
         token_hash -> Text,
         user_id -> Integer,
@@ -30,6 +41,8 @@ diesel::table! {
         next_attempt_at -> BigInt,
         lease_until -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        device -> Nullable<Text>,
     }
 }
 
@@ -105,11 +118,13 @@ diesel::table! {
         created_at -> Timestamp,
         token_version -> Integer,
         email_verified -> Bool,
+        disabled -> Bool,
     }
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
     denylisted_tokens,
+    events,
     link_tokens,
     outbox,
     rate_limits,

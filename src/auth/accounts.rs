@@ -5,6 +5,7 @@
 
 mod confirmation;
 mod delivery;
+mod history;
 mod recovery;
 mod settings;
 mod two_factor;
@@ -20,6 +21,7 @@ use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use rand::distr::{Alphanumeric, SampleString};
 
+use crate::auth::activity::{self, Event};
 use crate::auth::cache::AuthCache;
 use crate::auth::hash_pool::HashPool;
 use crate::auth::key_file;
@@ -37,7 +39,7 @@ use crate::domain::{Email, Password, Registration};
 use crate::models::session::{self, EndReason};
 use crate::models::two_factor as models_two_factor;
 use crate::models::user::{self, NewUser, User};
-use crate::models::{denylist, link_token, rate_limit, secret};
+use crate::models::{denylist, event, link_token, rate_limit, secret};
 
 /// A user holding a valid, not-denylisted token of their current version.
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct Accounts {
     mail_queued: Arc<tokio::sync::Notify>,
     /// Seals two-factor secrets for the database.
     secrets: SecretBox,
+    /// Seconds account events are kept.
+    activity_retention: i64,
 }
 
 /// How long links live, and whether logins wait for a confirmed address.
@@ -139,6 +143,7 @@ impl Accounts {
             },
             mail_queued: Arc::new(tokio::sync::Notify::new()),
             secrets: SecretBox::new(secret.expose()),
+            activity_retention: secs(settings.activity_retention),
         }
     }
 
@@ -188,8 +193,8 @@ impl Accounts {
     /// `client` counts against the registration limit, invalid ones too. A
     /// taken email or username is `Error::Conflict`, also when another
     /// registration wins a race (the database's unique index decides).
-    pub async fn register(&self, input: NewAccount, client: Client) -> Result<User, Error> {
-        let throttle = self.throttle;
+    pub async fn register(&self, input: NewAccount, device: Device) -> Result<User, Error> {
+        let (throttle, client) = (self.throttle, device.client);
         self.count(move |conn| throttle.count_registration(conn, client, unix_now()))
             .await?;
         let Registration {
@@ -234,14 +239,17 @@ impl Accounts {
                     Ok(taken) => Error::Conflict(taken),
                     Err(db) => db.into(),
                 })?;
+                let now = unix_now();
                 outbox::queue(
                     conn,
                     Kind::ConfirmAddress,
                     Some(id),
                     email.as_str(),
                     None,
-                    unix_now(),
+                    now,
                 )?;
+                activity::record(conn, id, Event::AccountCreated, &device, now)?;
+                activity::record(conn, id, Event::EmailConfirmationSent, &device, now)?;
                 Ok(User {
                     id,
                     username: username.as_str().to_owned(),
@@ -249,6 +257,7 @@ impl Accounts {
                     hashed_password: hashed,
                     token_version: 0,
                     email_verified: false,
+                    disabled: false,
                 })
             })
             .await;
@@ -295,13 +304,10 @@ impl Accounts {
         let started = self
             .db
             .write(move |conn| {
+                let now = unix_now();
+                activity::record(conn, user_id, Event::LoginSucceeded, &device, now)?;
                 Ok(sessions::start(
-                    conn,
-                    limits,
-                    user_id,
-                    &device,
-                    remembered,
-                    unix_now(),
+                    conn, limits, user_id, &device, remembered, now,
                 )?)
             })
             .await?;
@@ -328,18 +334,26 @@ impl Accounts {
         let device = credentials.device_cookie;
 
         let (user, attempt) = if throttle.is_on() {
-            self.count(move |conn| {
-                let user = match &email {
-                    Some(email) => user::find_user_by_email(conn, email)?,
-                    None => None,
-                };
-                if device.is_some() && device == user.as_ref().map(|u| u.id) {
-                    attempt.exempt_from_email_limit();
+            let counted = self
+                .count(move |conn| {
+                    let user = match &email {
+                        Some(email) => user::find_user_by_email(conn, email)?,
+                        None => None,
+                    };
+                    if device.is_some() && device == user.as_ref().map(|u| u.id) {
+                        attempt.exempt_from_email_limit();
+                    }
+                    throttle.count_login(conn, &attempt, unix_now())?;
+                    Ok((user, attempt))
+                })
+                .await;
+            match counted {
+                Err(refused @ Error::TooManyRequests { .. }) => {
+                    self.record_throttled(&credentials, client).await;
+                    return Err(refused);
                 }
-                throttle.count_login(conn, &attempt, unix_now())?;
-                Ok((user, attempt))
-            })
-            .await?
+                other => other?,
+            }
         } else {
             let user = match email {
                 Some(email) => {
@@ -368,19 +382,27 @@ impl Accounts {
             })
             .await?;
 
-        // A wrong password was counted already: nothing more to write.
-        let Some(mut user) = user.filter(|_| valid) else {
-            return Err(Error::InvalidCredentials);
+        let device = Device {
+            client,
+            user_agent: credentials.user_agent,
+        };
+        // A wrong password was counted already: what is left is the
+        // account's event, and a log line for tools that ban addresses.
+        let mut user = match user {
+            Some(user) if valid => user,
+            known => {
+                tracing::info!(%client, "failed login");
+                if let Some(user) = known {
+                    self.record_failed_login(user.id, device).await?;
+                }
+                return Err(Error::InvalidCredentials);
+            }
         };
         let id = user.id;
         if let Some(hash) = &rehashed {
             user.hashed_password.clone_from(hash);
         }
         let limits = self.sessions;
-        let device = Device {
-            client,
-            user_agent: credentials.user_agent,
-        };
         let remembered = credentials.remember;
         let unconfirmed = self.links.require_verified_email && !user.email_verified;
         let address = user.email.clone();
@@ -395,7 +417,7 @@ impl Accounts {
                 }
                 if unconfirmed {
                     throttle.record_success(conn, &attempt, unix_now())?;
-                    return Ok(LoginStep::Unconfirmed);
+                    return Ok(LoginStep::Unconfirmed(device));
                 }
                 // A code sent for an account without two-factor is ignored.
                 let second = match (models_two_factor::is_on(conn, id)?, code) {
@@ -409,16 +431,28 @@ impl Accounts {
                     (true, Some(code)) => {
                         match two_factor::check_code(conn, &secrets, id, &code)? {
                             // A wrong code leaves the attempt counted as failed.
-                            two_factor::Checked::Wrong => return Ok(LoginStep::WrongCode),
+                            two_factor::Checked::Wrong => {
+                                activity::record(
+                                    conn,
+                                    id,
+                                    Event::LoginFailed,
+                                    &device,
+                                    unix_now(),
+                                )?;
+                                return Ok(LoginStep::WrongCode);
+                            }
                             checked => Some(checked),
                         }
                     }
                 };
-                throttle.record_success(conn, &attempt, unix_now())?;
-                let started = sessions::start(conn, limits, id, &device, remembered, unix_now())?;
+                let now = unix_now();
+                throttle.record_success(conn, &attempt, now)?;
+                let started = sessions::start(conn, limits, id, &device, remembered, now)?;
+                activity::record(conn, id, Event::LoginSucceeded, &device, now)?;
                 let recovered = second == Some(two_factor::Checked::Recovery);
                 if recovered {
                     two_factor::after_recovery_code(conn, id, &address, &started.id)?;
+                    activity::record(conn, id, Event::RecoveryCodeUsed, &device, now)?;
                 }
                 Ok(LoginStep::Started(started, recovered))
             })
@@ -432,16 +466,66 @@ impl Accounts {
             }
             LoginStep::NeedsCode => return Err(Error::TwoFactorRequired { user_id: id }),
             LoginStep::WrongCode => return Err(Error::InvalidCode),
-            LoginStep::Unconfirmed => {
+            LoginStep::Unconfirmed(device) => {
                 // The right password of an account that must confirm its
                 // address: a new link, unless one went out within the cooldown.
-                if let Err(error) = self.queue_confirmation(id, user.email.clone()).await {
+                if let Err(error) = self
+                    .queue_confirmation(id, user.email.clone(), device)
+                    .await
+                {
                     tracing::debug!(%error, "no new confirmation link for this login");
                 }
                 return Err(Error::EmailNotConfirmed);
             }
         };
         self.issue(user, started)
+    }
+
+    /// A wrong password for an existing account: its `login.failed`.
+    async fn record_failed_login(&self, user_id: i32, device: Device) -> Result<(), Error> {
+        self.db
+            .write(move |conn| {
+                Ok(activity::record(
+                    conn,
+                    user_id,
+                    Event::LoginFailed,
+                    &device,
+                    unix_now(),
+                )?)
+            })
+            .await
+    }
+
+    /// A login refused by a limit: the account's `login.throttled`, at most
+    /// once a minute per account (an attacker's burst is one event, not a
+    /// row per attempt). Best effort: the refusal stands either way.
+    async fn record_throttled(&self, credentials: &Credentials, client: Client) {
+        let Ok(email) = Email::parse(&credentials.email) else {
+            return;
+        };
+        let email = email.as_str().to_owned();
+        let device = Device {
+            client,
+            user_agent: credentials.user_agent.clone(),
+        };
+        tracing::info!(%client, "login refused by a limit");
+        let recorded = self
+            .db
+            .write(move |conn| {
+                let Some(user) = user::find_user_by_email(conn, &email)? else {
+                    return Ok(());
+                };
+                let now = unix_now();
+                let name = Event::LoginThrottled.name();
+                if !event::exists_since(conn, user.id, name, now - 60)? {
+                    activity::record(conn, user.id, Event::LoginThrottled, &device, now)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "cannot record a refused login");
+        }
     }
 
     fn issue(&self, user: User, session: Started) -> Result<Issued, Error> {
@@ -549,7 +633,7 @@ impl Accounts {
 
     /// Ends the session a refresh credential names (a logout whose access
     /// token has expired); nothing when it names none.
-    pub async fn log_out_refresh(&self, credential: &str) -> Result<(), Error> {
+    pub async fn log_out_refresh(&self, credential: &str, device: Device) -> Result<(), Error> {
         if credential.is_empty() {
             return Ok(());
         }
@@ -562,7 +646,9 @@ impl Accounts {
                     return Ok(None);
                 };
                 let id = found.id;
-                session::end(conn, found.user.id, &id, EndReason::LoggedOut, now)?;
+                if session::end(conn, found.user.id, &id, EndReason::LoggedOut, now)? {
+                    activity::record(conn, found.user.id, Event::Logout, &device, now)?;
+                }
                 Ok(Some(id))
             })
             .await?;
@@ -583,18 +669,22 @@ impl Accounts {
 
     /// Ends one live session of the user; `false` when they have no such
     /// session (another user's id changes nothing).
-    pub async fn end_session(&self, user_id: i32, session_id: &str) -> Result<bool, Error> {
+    pub async fn end_session(
+        &self,
+        user_id: i32,
+        session_id: &str,
+        device: Device,
+    ) -> Result<bool, Error> {
         let id = session_id.to_owned();
         let ended = self
             .db
             .write(move |conn| {
-                Ok(session::end(
-                    conn,
-                    user_id,
-                    &id,
-                    EndReason::EndedByUser,
-                    unix_now(),
-                )?)
+                let now = unix_now();
+                let ended = session::end(conn, user_id, &id, EndReason::EndedByUser, now)?;
+                if ended {
+                    activity::record(conn, user_id, Event::SessionEnded, &device, now)?;
+                }
+                Ok(ended)
             })
             .await?;
         if ended {
@@ -615,7 +705,7 @@ impl Accounts {
     /// token stays on the denylist until it would be refused anyway (`exp`
     /// plus the leeway). Anything else (expired, forged, garbage) has
     /// nothing to end.
-    pub async fn log_out(&self, token: &str) -> Result<(), Error> {
+    pub async fn log_out(&self, token: &str, device: Device) -> Result<(), Error> {
         let Some(claims) = self.tokens.verify(token) else {
             return Ok(());
         };
@@ -626,8 +716,11 @@ impl Accounts {
         let (jti, sid) = (claims.jti.clone(), claims.sid.clone());
         self.db
             .write(move |conn| {
+                let now = unix_now();
                 denylist::denylist_token(conn, &jti, until)?;
-                session::end(conn, user_id, &sid, EndReason::LoggedOut, unix_now())?;
+                if session::end(conn, user_id, &sid, EndReason::LoggedOut, now)? {
+                    activity::record(conn, user_id, Event::Logout, &device, now)?;
+                }
                 Ok(())
             })
             .await?;
@@ -637,25 +730,31 @@ impl Accounts {
 
     /// Ends every session of the user, on every instance: their tokens and
     /// refresh credentials are refused from then on.
-    pub async fn log_out_everywhere(&self, user: &User) -> Result<(), Error> {
-        self.end_sessions(user.id, None, EndReason::LoggedOutEverywhere)
+    pub async fn log_out_everywhere(&self, user: &User, device: Device) -> Result<(), Error> {
+        self.end_sessions(user.id, None, EndReason::LoggedOutEverywhere, device)
             .await
             .map(drop)
     }
 
-    /// The one way sessions end in bulk ("log out everywhere", the
-    /// operator, and later a password change or reset): every session of
+    /// The one way sessions end in bulk at someone's request ("log out
+    /// everywhere", "end other sessions", the operator): every session of
     /// the user but `keep`, and, unless one is kept, every token issued so
-    /// far (the token version moves on). Returns how many sessions ended.
+    /// far (the token version moves on). One `session.ended` event records
+    /// it. Returns how many sessions ended.
     pub async fn end_sessions(
         &self,
         user_id: i32,
         keep: Option<String>,
         reason: EndReason,
+        device: Device,
     ) -> Result<usize, Error> {
         let ended = self
             .db
-            .write(move |conn| Ok(end_sessions_in(conn, user_id, keep.as_deref(), reason)?))
+            .write(move |conn| {
+                let ended = end_sessions_in(conn, user_id, keep.as_deref(), reason)?;
+                activity::record(conn, user_id, Event::SessionEnded, &device, unix_now())?;
+                Ok(ended)
+            })
             .await?;
         self.cache.forget_user(user_id);
         Ok(ended)
@@ -667,8 +766,13 @@ impl Accounts {
         let Some(user) = self.find_user(email).await? else {
             return Ok(false);
         };
-        self.end_sessions(user.id, None, EndReason::EndedByOperator)
-            .await?;
+        self.end_sessions(
+            user.id,
+            None,
+            EndReason::EndedByOperator,
+            activity::operator(),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -722,15 +826,18 @@ impl Accounts {
             .await
     }
 
-    /// Deletes denylist rows, rate-limit counters, sessions and links that
-    /// no longer matter; returns how many denylist rows went.
+    /// Deletes denylist rows, rate-limit counters, sessions, links and
+    /// account events that no longer matter; returns how many denylist rows
+    /// went.
     pub async fn purge_expired(&self) -> Result<usize, Error> {
+        let retention = self.activity_retention;
         self.db
-            .write(|conn| {
+            .write(move |conn| {
                 let now = unix_now();
                 rate_limit::purge_expired(conn, now)?;
                 link_token::purge_expired(conn, now)?;
                 session::purge_ended(conn, now)?;
+                event::purge_before(conn, now - retention)?;
                 Ok(denylist::purge_expired(conn, now)?)
             })
             .await
@@ -777,7 +884,7 @@ enum LoginStep {
     NeedsCode,
     WrongCode,
     /// The address must be confirmed first.
-    Unconfirmed,
+    Unconfirmed(Device),
 }
 
 /// [`Accounts::end_sessions`] inside the caller's transaction (the cache is
@@ -894,7 +1001,7 @@ mod tests {
             presence: Presence::default(),
         };
         accounts
-            .register(input, Client::default())
+            .register(input, Device::default())
             .await
             .expect("registered");
     }
@@ -1001,7 +1108,10 @@ mod tests {
                 .flatten()
                 .is_some()
         );
-        accounts.log_out(&issued.token).await.expect("logout");
+        accounts
+            .log_out(&issued.token, Device::default())
+            .await
+            .expect("logout");
         assert!(
             accounts
                 .authenticate(&issued.token)
@@ -1011,6 +1121,11 @@ mod tests {
                 .is_none()
         );
         // Garbage has nothing to end and is no error.
-        assert!(accounts.log_out("not a token").await.is_ok());
+        assert!(
+            accounts
+                .log_out("not a token", Device::default())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -134,6 +134,7 @@ mod tests {
             hashed_password: String::new(),
             token_version: 0,
             email_verified: false,
+            disabled: false,
         })
     }
 

@@ -3,6 +3,7 @@
 //! [`Accounts`] methods with plain values.
 
 pub mod accounts;
+pub mod activity;
 pub mod cache;
 mod client;
 mod database;

@@ -3,6 +3,8 @@
 //! ([`Accounts::send_mail`](crate::auth::Accounts::send_mail)) makes the
 //! link when it sends.
 
+use crate::auth::activity;
+use crate::auth::sessions::Device;
 use crate::db::AnyConnection;
 use crate::models::outbox::{self, NewQueued};
 
@@ -63,6 +65,39 @@ pub fn queue(
     new_email: Option<&str>,
     now: i64,
 ) -> diesel::QueryResult<()> {
+    insert(conn, kind, user_id, recipient, new_email, None, now)
+}
+
+/// Queues a reset email for `recipient`, whoever has it, noting who asked:
+/// the sender records the request on the account it finds.
+pub fn queue_reset(
+    conn: &mut AnyConnection,
+    recipient: &str,
+    requester: &Device,
+    now: i64,
+) -> diesel::QueryResult<()> {
+    insert(
+        conn,
+        Kind::ResetPassword,
+        None,
+        recipient,
+        None,
+        Some(requester),
+        now,
+    )
+}
+
+fn insert(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    user_id: Option<i32>,
+    recipient: &str,
+    new_email: Option<&str>,
+    requester: Option<&Device>,
+    now: i64,
+) -> diesel::QueryResult<()> {
+    let client_ip = requester.map(|d| d.client.to_string());
+    let device = requester.map(activity::describe);
     outbox::insert(
         conn,
         &NewQueued {
@@ -73,6 +108,8 @@ pub fn queue(
             new_email,
             created_at: now,
             next_attempt_at: now,
+            client_ip: client_ip.as_deref(),
+            device: device.as_deref(),
         },
     )
 }

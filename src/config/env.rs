@@ -109,6 +109,7 @@ pub const KNOWN: &[&str] = &[
     "GATEHOUSE_RESET_LIMIT",
     "GATEHOUSE_REQUIRE_VERIFIED_EMAIL",
     "GATEHOUSE_LOG_FORMAT",
+    "GATEHOUSE_ACTIVITY_RETENTION",
 ];
 
 /// One warning per `GATEHOUSE_*` variable that is not a setting (a typo

@@ -33,6 +33,7 @@
 //! | `GATEHOUSE_RESET_LIMIT` | `3/1h` reset emails per account |
 //! | `GATEHOUSE_LOG_FORMAT` | `text`; `json`: one JSON object per line |
 //! | `GATEHOUSE_REQUIRE_VERIFIED_EMAIL` | `false`: `true` refuses logins of unconfirmed accounts |
+//! | `GATEHOUSE_ACTIVITY_RETENTION` | `90d`: how long account events are kept |
 //!
 //! Durations use humantime's syntax (`30s`, `15m`, `1h30m`, `7d`).
 
@@ -191,6 +192,8 @@ pub struct Settings {
     pub remember_for: Duration,
     /// `Host` names answered; empty: any.
     pub allowed_hosts: Vec<String>,
+    /// Account events older than this are purged.
+    pub activity_retention: Duration,
     pub mail: MailSettings,
     pub log_format: LogFormat,
 }
@@ -326,6 +329,18 @@ impl Settings {
             session_length,
         )?;
         let allowed_hosts = env.parsed("GATEHOUSE_ALLOWED_HOSTS", Vec::new(), parse_hosts)?;
+        let activity_retention = env.parsed(
+            "GATEHOUSE_ACTIVITY_RETENTION",
+            Duration::from_secs(90 * 24 * 60 * 60),
+            |raw| {
+                duration(raw)
+                    .filter(|d| {
+                        (Duration::from_secs(60 * 60)..=Duration::from_secs(3660 * 24 * 60 * 60))
+                            .contains(d)
+                    })
+                    .ok_or_else(|| "expected a duration from 1h to 3660d, such as 90d".to_owned())
+            },
+        )?;
         Ok(Self {
             database_url,
             bind,
@@ -343,6 +358,7 @@ impl Settings {
             session_lifetime,
             remember_for,
             allowed_hosts,
+            activity_retention,
             mail: MailSettings::read(&env)?,
             log_format: env.parsed("GATEHOUSE_LOG_FORMAT", LogFormat::Text, |raw| {
                 match raw.to_ascii_lowercase().as_str() {

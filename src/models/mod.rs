@@ -2,6 +2,7 @@
 //! `QueryResult`; the caller decides what an error means to a user.
 
 pub mod denylist;
+pub mod event;
 pub mod link_token;
 pub mod outbox;
 pub mod rate_limit;

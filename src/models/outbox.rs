@@ -14,6 +14,9 @@ pub struct Queued {
     pub new_email: Option<String>,
     pub created_at: i64,
     pub attempts: i32,
+    /// The address and device of a reset request.
+    pub client_ip: Option<String>,
+    pub device: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -26,6 +29,8 @@ pub struct NewQueued<'a> {
     pub new_email: Option<&'a str>,
     pub created_at: i64,
     pub next_attempt_at: i64,
+    pub client_ip: Option<&'a str>,
+    pub device: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewQueued<'_>) -> QueryResult<()> {

@@ -15,6 +15,8 @@ pub struct User {
     pub token_version: i32,
     /// The address has been confirmed by a link sent to it.
     pub email_verified: bool,
+    /// The operator has disabled the account: it cannot log in.
+    pub disabled: bool,
 }
 
 #[derive(Insertable)]

@@ -1,6 +1,7 @@
 //! The address: the page of a link sent to it, a new confirmation link,
 //! and a change of address.
 
+use crate::auth::Device;
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -61,13 +62,14 @@ pub async fn confirm_form(
 pub async fn confirm(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     session: Session,
     MaybeUser(user): MaybeUser,
     token: web::Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    match accounts.confirm_address(&token).await {
+    match accounts.confirm_address(&token, device).await {
         Ok(_) => {
             session::set_flash(&session, "Your email address is confirmed");
             Ok(see_other("/me").finish())
@@ -85,12 +87,13 @@ pub async fn confirm(
 pub async fn resend(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     session: Session,
     PageUser(auth): PageUser,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    let flash = if accounts.resend_confirmation(auth.user.id).await? {
+    let flash = if accounts.resend_confirmation(auth.user.id, device).await? {
         format!(
             "We have sent a new confirmation link to {}",
             auth.user.email
@@ -142,7 +145,7 @@ pub async fn change(
     accounts: web::Data<Accounts>,
     session: Session,
     PageUser(auth): PageUser,
-    Remote(client, presence, _): Remote,
+    Remote(client, presence, user_agent): Remote,
     Form(form): Form<ChangeForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -151,7 +154,7 @@ pub async fn change(
             &auth.user,
             &form.new_email,
             &form.current_password,
-            client,
+            Device { client, user_agent },
             &presence,
         )
         .await

@@ -1,3 +1,4 @@
+use crate::auth::Device;
 use actix_session::Session;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -23,16 +24,17 @@ pub async fn logout(
     cookies: web::Data<AuthCookies>,
     session: Session,
     PageTokens(tokens): PageTokens,
+    device: Device,
     Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     for token in &tokens {
-        accounts.log_out(token).await?;
+        accounts.log_out(token, device.clone()).await?;
     }
     // The access token may have expired: the refresh cookie still names
     // the session, which ends too.
     if let Some(refresh) = refresh_cookie(&req) {
-        accounts.log_out_refresh(&refresh).await?;
+        accounts.log_out_refresh(&refresh, device).await?;
     }
     Ok(logged_out(
         &session,
@@ -48,6 +50,7 @@ pub async fn logout(
 pub async fn logout_everywhere(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     cookies: web::Data<AuthCookies>,
     session: Session,
     MaybeUser(user): MaybeUser,
@@ -57,7 +60,7 @@ pub async fn logout_everywhere(
     let Some(auth) = user else {
         return Err(AppError::LoginRequired { next: "/me".into() });
     };
-    accounts.log_out_everywhere(&auth.user).await?;
+    accounts.log_out_everywhere(&auth.user, device).await?;
     Ok(logged_out(
         &session,
         &cookies,

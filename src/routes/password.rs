@@ -1,5 +1,6 @@
 //! The password pages: forgotten, reset by link, changed while logged in.
 
+use crate::auth::Device;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -46,13 +47,13 @@ pub async fn forgot_form(
 pub async fn forgot(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     session: Session,
     MaybeUser(user): MaybeUser,
-    Remote(client, _, _): Remote,
     Form(form): Form<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    match accounts.request_password_reset(&form.email, client).await {
+    match accounts.request_password_reset(&form.email, device).await {
         Ok(()) => {
             session::set_flash(
                 &session,
@@ -134,6 +135,7 @@ pub struct ResetForm {
 pub async fn reset(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     session: Session,
     MaybeUser(user): MaybeUser,
     Remote(_, presence, _): Remote,
@@ -147,7 +149,7 @@ pub async fn reset(
         password_confirm: Some(form.password_confirm),
         presence,
     };
-    match accounts.reset_password(reset).await {
+    match accounts.reset_password(reset, device).await {
         Ok(()) => {
             session::set_flash(
                 &session,
@@ -203,9 +205,10 @@ pub struct ChangeForm {
 pub async fn change(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
+    device: Device,
     session: Session,
     PageUser(auth): PageUser,
-    Remote(client, presence, _): Remote,
+    Remote(_, presence, _): Remote,
     Form(form): Form<ChangeForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -215,7 +218,7 @@ pub async fn change(
         new_password_confirm: Some(form.new_password_confirm),
         presence,
     };
-    match accounts.change_password(&auth, change, client).await {
+    match accounts.change_password(&auth, change, device).await {
         Ok(()) => {
             session::set_flash(&session, "Your password has been changed");
             Ok(see_other("/me").finish())

@@ -83,7 +83,16 @@ pub async fn register(
         password_confirm: Some(form.password_confirm),
         presence,
     };
-    let registered = match accounts.register(input, client).await {
+    let registered = match accounts
+        .register(
+            input,
+            Device {
+                client,
+                user_agent: user_agent.clone(),
+            },
+        )
+        .await
+    {
         Ok(_) if accounts.requires_verified_email() => {
             session::set_flash(
                 &session,

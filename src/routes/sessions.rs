@@ -1,6 +1,7 @@
 //! The user's sessions: the page that lists them and ends them, and the
 //! same for the API.
 
+use crate::auth::Device;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -75,12 +76,13 @@ pub async fn end_one(
     req: HttpRequest,
     session: Session,
     accounts: web::Data<Accounts>,
+    device: Device,
     PageUser(auth): PageUser,
     id: web::Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
-    if !accounts.end_session(auth.user.id, &id).await? {
+    if !accounts.end_session(auth.user.id, &id, device).await? {
         return Err(AppError::NotFound);
     }
     session::set_flash(&session, "Session ended");
@@ -92,12 +94,13 @@ pub async fn end_others(
     session: Session,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
+    device: Device,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     let current = auth.claims.sid.clone();
     accounts
-        .end_sessions(auth.user.id, Some(current), EndReason::EndedByUser)
+        .end_sessions(auth.user.id, Some(current), EndReason::EndedByUser, device)
         .await?;
     session::set_flash(&session, "Other sessions ended");
     Ok(see_other("/me/sessions").finish())
@@ -138,10 +141,11 @@ pub async fn api_list(
 
 pub async fn api_end(
     accounts: web::Data<Accounts>,
+    device: Device,
     ApiUser { auth, .. }: ApiUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !accounts.end_session(auth.user.id, &id).await? {
+    if !accounts.end_session(auth.user.id, &id, device).await? {
         return Err(AppError::NotFound.into());
     }
     Ok(HttpResponse::NoContent().finish())

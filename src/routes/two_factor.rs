@@ -120,7 +120,7 @@ pub async fn enable(
     session: Session,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
-    Remote(client, presence, _): Remote,
+    Remote(client, presence, user_agent): Remote,
     Form(form): Form<EnableForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
@@ -135,7 +135,7 @@ pub async fn enable(
             &secret,
             &form.code,
             &form.current_password,
-            client,
+            Device { client, user_agent },
             &presence,
         )
         .await
@@ -195,12 +195,18 @@ pub async fn disable(
     session: Session,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
-    Remote(client, presence, _): Remote,
+    Remote(client, presence, user_agent): Remote,
     Form(form): Form<DisableForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;
     match accounts
-        .disable_two_factor(&auth, &form.current_password, &form.code, client, &presence)
+        .disable_two_factor(
+            &auth,
+            &form.current_password,
+            &form.code,
+            Device { client, user_agent },
+            &presence,
+        )
         .await
     {
         Ok(()) => {

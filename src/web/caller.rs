@@ -15,7 +15,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use ipnet::IpNet;
 
-use crate::auth::{Accounts, Authenticated, Client, Presence};
+use crate::auth::{Accounts, Authenticated, Client, Device, Presence};
 use crate::web::cookies::{AUTH_COOKIE, REFRESH_COOKIE};
 use crate::web::error::{ApiError, AppError};
 
@@ -186,18 +186,32 @@ impl FromRequest for Remote {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let client = req.extensions().get::<Client>().copied();
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        ready(Ok(Self(
-            client.unwrap_or_else(|| TrustedProxies::default().resolve(req)),
-            presence(req),
-            user_agent,
-        )))
+        let Device { client, user_agent } = device(req);
+        ready(Ok(Self(client, presence(req), user_agent)))
+    }
+}
+
+/// Where a request comes from, for the account's activity log.
+impl FromRequest for Device {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(device(req)))
+    }
+}
+
+fn device(req: &HttpRequest) -> Device {
+    let client = req.extensions().get::<Client>().copied();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Device {
+        client: client.unwrap_or_else(|| TrustedProxies::default().resolve(req)),
+        user_agent,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Confirming the address: new links on request, and the link's use.
 
 use super::{Accounts, unix_now};
-use crate::auth::Error;
+use crate::auth::activity::{self, Event};
 use crate::auth::links::{self, Purpose};
 use crate::auth::outbox::{self, Kind};
+use crate::auth::{Device, Error};
 use crate::models::user::{self, Taken, User};
 
 /// The links `/verify-email/{token}` opens.
@@ -16,6 +17,7 @@ impl Accounts {
         &self,
         user_id: i32,
         email: String,
+        device: Device,
     ) -> Result<(), Error> {
         let throttle = self.throttle;
         self.db
@@ -23,6 +25,7 @@ impl Accounts {
                 let now = unix_now();
                 throttle.count_resend(conn, user_id, now)?;
                 outbox::queue(conn, Kind::ConfirmAddress, Some(user_id), &email, None, now)?;
+                activity::record(conn, user_id, Event::EmailConfirmationSent, &device, now)?;
                 Ok(())
             })
             .await?;
@@ -32,14 +35,14 @@ impl Accounts {
 
     /// `/me`'s "send a new link": `false` when the address is confirmed
     /// already (nothing is sent); `TooManyRequests` within the cooldown.
-    pub async fn resend_confirmation(&self, user_id: i32) -> Result<bool, Error> {
+    pub async fn resend_confirmation(&self, user_id: i32, device: Device) -> Result<bool, Error> {
         let current = self
             .db
             .run(move |conn| Ok(user::find_user_by_id(conn, user_id)?))
             .await?;
         match current {
             Some(user) if !user.email_verified => {
-                self.queue_confirmation(user.id, user.email).await?;
+                self.queue_confirmation(user.id, user.email, device).await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -61,7 +64,7 @@ impl Accounts {
     /// new address takes the old one's place (the old one gets a notice).
     /// A new address taken meanwhile is `Conflict` and changes nothing, the
     /// link included.
-    pub async fn confirm_address(&self, token: &str) -> Result<User, Error> {
+    pub async fn confirm_address(&self, token: &str, device: Device) -> Result<User, Error> {
         let token = token.to_owned();
         let confirmed = self
             .db
@@ -91,8 +94,10 @@ impl Accounts {
                         now,
                     )?;
                     user.email = new_email;
+                    activity::record(conn, user.id, Event::EmailChanged, &device, now)?;
                 } else {
                     user::set_email_verified(conn, user.id)?;
+                    activity::record(conn, user.id, Event::EmailConfirmed, &device, now)?;
                 }
                 if !links::consume(conn, &link)? {
                     return Err(Error::InvalidLink);

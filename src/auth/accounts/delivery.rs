@@ -9,10 +9,12 @@ use tracing::Instrument;
 
 use super::{Accounts, unix_now};
 use crate::auth::Error;
+use crate::auth::activity::Event;
 use crate::auth::links::{self, Purpose};
 use crate::auth::outbox::Kind;
 use crate::db::AnyConnection;
 use crate::mail::{Email, Letter, LinkPurpose, Mailer, Notice, Sent, schedule};
+use crate::models::event::{self, NewEvent};
 use crate::models::outbox::{self, Queued};
 use crate::models::user;
 
@@ -214,7 +216,19 @@ fn prepare(
             letter(conn, Purpose::ConfirmAddress, None)?
         }
         Kind::ResetPassword => {
-            // Counted once per request, not per try.
+            // Recorded and counted once per request, not per try.
+            if message.attempts == 1 {
+                event::insert(
+                    conn,
+                    &NewEvent {
+                        user_id: account.id,
+                        at: message.created_at,
+                        event: Event::PasswordResetRequested.name(),
+                        ip: message.client_ip.as_deref().unwrap_or_default(),
+                        device: message.device.as_deref().unwrap_or_default(),
+                    },
+                )?;
+            }
             if message.attempts == 1 && !throttle.allow_reset_mail(conn, account.id, now)? {
                 return Ok(Prepared::Nothing(
                     "the account's reset emails are past the limit",

@@ -2,9 +2,10 @@
 //! has the address or not) and the reset by link.
 
 use super::{Accounts, end_sessions_with_notice, unix_now};
+use crate::auth::activity::{self, Event};
 use crate::auth::links::{self, Purpose, VOID_ON_PASSWORD_CHANGE};
 use crate::auth::outbox::{self, Kind};
-use crate::auth::{Client, Error, Presence};
+use crate::auth::{Device, Error, Presence};
 use crate::domain::{Email, new_password};
 use crate::models::session::EndReason;
 use crate::models::user;
@@ -23,7 +24,7 @@ impl Accounts {
     /// email for the address. Whether an account has it is not looked at
     /// here: the sender finds out, off the request path, so the answer and
     /// its timing are the same for every address.
-    pub async fn request_password_reset(&self, email: &str, client: Client) -> Result<(), Error> {
+    pub async fn request_password_reset(&self, email: &str, device: Device) -> Result<(), Error> {
         // A malformed address counts against the client's limit too; it is
         // refused after the count commits.
         let parsed = Email::parse(email).map(|e| e.as_str().to_owned());
@@ -31,10 +32,10 @@ impl Accounts {
         let queued = self
             .count(move |conn| {
                 let now = unix_now();
-                throttle.count_forgot(conn, client, now)?;
+                throttle.count_forgot(conn, device.client, now)?;
                 match parsed {
                     Ok(email) => {
-                        outbox::queue(conn, Kind::ResetPassword, None, &email, None, now)?;
+                        outbox::queue_reset(conn, &email, &device, now)?;
                         Ok(Ok(()))
                     }
                     Err(invalid) => Ok(Err(invalid)),
@@ -67,7 +68,7 @@ impl Accounts {
     /// the account ends, its failed logins are forgotten, older links are
     /// void, the address counts as confirmed (the link reached it), and a
     /// notice goes to it.
-    pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), Error> {
+    pub async fn reset_password(&self, reset: PasswordReset, device: Device) -> Result<(), Error> {
         // The link first: a bad one is a 400 whatever the password.
         self.check_reset_link(&reset.token).await?;
         let new = new_password(
@@ -98,6 +99,7 @@ impl Accounts {
                 user::set_email_verified(conn, stored.id)?;
                 links::void(conn, stored.id, &VOID_ON_PASSWORD_CHANGE)?;
                 throttle.clear_login_failures(conn, &stored.email)?;
+                activity::record(conn, stored.id, Event::PasswordReset, &device, now)?;
                 end_sessions_with_notice(
                     conn,
                     &stored,
@@ -116,7 +118,6 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{accounts, alice};
-    use crate::auth::Client;
     use crate::models::outbox;
 
     #[tokio::test]
@@ -141,12 +142,12 @@ mod tests {
         let queued = waiting().await;
         let before = work(&accounts);
         accounts
-            .request_password_reset("alice@example.com", Client::default())
+            .request_password_reset("alice@example.com", crate::auth::Device::default())
             .await
             .expect("known");
         let known = work(&accounts);
         accounts
-            .request_password_reset("nobody@example.com", Client::default())
+            .request_password_reset("nobody@example.com", crate::auth::Device::default())
             .await
             .expect("unknown");
         let unknown = work(&accounts);

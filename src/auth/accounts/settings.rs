@@ -2,10 +2,11 @@
 //! password, the address, the account's existence.
 
 use super::{Accounts, Authenticated, end_sessions_with_notice, unix_now};
+use crate::auth::activity::{self, Event};
 use crate::auth::links::{self, VOID_ON_PASSWORD_CHANGE};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::throttle::LoginAttempt;
-use crate::auth::{Client, Error, Presence};
+use crate::auth::{Client, Device, Error, Presence};
 use crate::domain::{Email, FieldError, Password, new_password};
 use crate::models::session::EndReason;
 use crate::models::user::{self, Taken, User};
@@ -73,7 +74,7 @@ impl Accounts {
         &self,
         auth: &Authenticated,
         change: PasswordChange,
-        client: Client,
+        device: Device,
     ) -> Result<(), Error> {
         let new = new_password(
             &change.new_password,
@@ -86,7 +87,7 @@ impl Accounts {
             .check_current_password(
                 auth.user.id,
                 &change.current_password,
-                client,
+                device.client,
                 &change.presence,
             )
             .await?;
@@ -101,6 +102,7 @@ impl Accounts {
                 let now = unix_now();
                 user::update_password_hash(conn, stored.id, &hashed)?;
                 throttle.record_success(conn, &attempt, now)?;
+                activity::record(conn, stored.id, Event::PasswordChanged, &device, now)?;
                 links::void(conn, stored.id, &VOID_ON_PASSWORD_CHANGE)?;
                 end_sessions_with_notice(
                     conn,
@@ -123,7 +125,7 @@ impl Accounts {
         user: &User,
         new_email: &str,
         current_password: &str,
-        client: Client,
+        device: Device,
         presence: &Presence,
     ) -> Result<String, Error> {
         let email = Email::parse(new_email).map_err(|e| {
@@ -142,7 +144,7 @@ impl Accounts {
         // addresses have accounts. The address is checked again when the
         // link is used.
         let (stored, attempt) = self
-            .check_current_password(user.id, current_password, client, presence)
+            .check_current_password(user.id, current_password, device.client, presence)
             .await?;
         let (throttle, wanted) = (self.throttle, email.as_str().to_owned());
         self.db
@@ -160,6 +162,7 @@ impl Accounts {
                     None,
                     now,
                 )?;
+                activity::record(conn, stored.id, Event::EmailConfirmationSent, &device, now)?;
                 Ok(())
             })
             .await?;
@@ -185,7 +188,12 @@ impl Accounts {
         };
         let id = found.id;
         self.db
-            .write(move |conn| Ok(user::set_email_verified(conn, id)?))
+            .write(move |conn| {
+                user::set_email_verified(conn, id)?;
+                let operator = activity::operator();
+                activity::record(conn, id, Event::EmailConfirmed, &operator, unix_now())?;
+                Ok(())
+            })
             .await?;
         self.cache.forget_user(id);
         Ok(true)
@@ -210,7 +218,11 @@ impl Accounts {
     /// tokens on this instance.
     async fn remove_user(&self, id: i32) -> Result<(), Error> {
         self.db
-            .write(move |conn| Ok(user::delete_user(conn, id)?))
+            .write(move |conn| {
+                user::delete_user(conn, id)?;
+                activity::record_deletion(conn, id, unix_now())?;
+                Ok(())
+            })
             .await?;
         self.cache.forget_user(id);
         tracing::info!(user = id, "deleted an account");

@@ -3,6 +3,7 @@
 //! and the operator's reset.
 
 use super::{Accounts, Authenticated, Issued, end_sessions_in, end_sessions_with_notice, unix_now};
+use crate::auth::activity::{self, Event};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::sessions::{self, Device};
 use crate::auth::throttle::LoginAttempt;
@@ -141,11 +142,11 @@ impl Accounts {
         secret: &TotpSecret,
         code: &str,
         current_password: &str,
-        client: Client,
+        device: Device,
         presence: &Presence,
     ) -> Result<Vec<String>, Error> {
         let (stored, attempt) = self
-            .check_current_password(auth.user.id, current_password, client, presence)
+            .check_current_password(auth.user.id, current_password, device.client, presence)
             .await?;
         let now = unix_now();
         let step = secret
@@ -175,6 +176,7 @@ impl Accounts {
                     now,
                 )?;
                 model::insert_recovery_codes(conn, stored.id, &hashes)?;
+                activity::record(conn, stored.id, Event::TwoFactorEnabled, &device, now)?;
                 end_sessions_with_notice(
                     conn,
                     &stored,
@@ -196,11 +198,11 @@ impl Accounts {
         auth: &Authenticated,
         current_password: &str,
         code: &str,
-        client: Client,
+        device: Device,
         presence: &Presence,
     ) -> Result<(), Error> {
         let (stored, attempt) = self
-            .check_current_password(auth.user.id, current_password, client, presence)
+            .check_current_password(auth.user.id, current_password, device.client, presence)
             .await?;
         let (throttle, keep, secrets, code) = (
             self.throttle,
@@ -216,6 +218,7 @@ impl Accounts {
                 }
                 throttle.record_success(conn, &attempt, now)?;
                 model::disable(conn, stored.id)?;
+                activity::record(conn, stored.id, Event::TwoFactorDisabled, &device, now)?;
                 end_sessions_with_notice(
                     conn,
                     &stored,
@@ -296,6 +299,7 @@ impl Accounts {
                 throttle.count_login(conn, &attempt, now)?;
                 let checked = check_code(conn, &secrets, account.id, &code)?;
                 if checked == Checked::Wrong {
+                    activity::record(conn, account.id, Event::LoginFailed, &device, now)?;
                     let counter = rate_limit::hit(conn, &pending.tries_key(), PENDING_SECS, now)?;
                     return Ok(Err(counter.count >= PENDING_TRIES));
                 }
@@ -304,8 +308,10 @@ impl Accounts {
                 rate_limit::exhaust(conn, &pending.tries_key(), PENDING_SECS, now)?;
                 let started =
                     sessions::start(conn, limits, account.id, &device, pending.remember, now)?;
+                activity::record(conn, account.id, Event::LoginSucceeded, &device, now)?;
                 if checked == Checked::Recovery {
                     after_recovery_code(conn, account.id, &account.email, &started.id)?;
+                    activity::record(conn, account.id, Event::RecoveryCodeUsed, &device, now)?;
                 }
                 Ok(Ok((account, started, checked == Checked::Recovery)))
             })
@@ -338,6 +344,8 @@ impl Accounts {
                 if !model::disable(conn, id)? {
                     return Ok(false);
                 }
+                let operator = activity::operator();
+                activity::record(conn, id, Event::TwoFactorDisabled, &operator, unix_now())?;
                 end_sessions_with_notice(
                     conn,
                     &found,

@@ -2,6 +2,7 @@
 
 mod body;
 
+use crate::auth::Device;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
@@ -32,7 +33,8 @@ impl<'a> From<&'a User> for UserBody<'a> {
 
 pub async fn register(
     accounts: web::Data<Accounts>,
-    Remote(client, presence, _): Remote,
+    device: Device,
+    Remote(_, presence, _): Remote,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [username, email, password] =
@@ -44,7 +46,7 @@ pub async fn register(
         password_confirm: None,
         presence,
     };
-    let user = accounts.register(input, client).await?;
+    let user = accounts.register(input, device).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(UserBody::from(&user)))
@@ -100,9 +102,10 @@ fn token_answer(accounts: &Accounts, issued: Issued) -> HttpResponse {
 
 pub async fn logout(
     accounts: web::Data<Accounts>,
+    device: Device,
     ApiUser { token, .. }: ApiUser,
 ) -> Result<HttpResponse, ApiError> {
-    accounts.log_out(&token).await?;
+    accounts.log_out(&token, device).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -116,9 +119,10 @@ pub async fn me(ApiUser { auth, .. }: ApiUser) -> HttpResponse {
 /// confirmed address gets none), 429 within the cooldown.
 pub async fn resend_confirmation(
     accounts: web::Data<Accounts>,
+    device: Device,
     ApiUser { auth, .. }: ApiUser,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = if accounts.resend_confirmation(auth.user.id).await? {
+    let detail = if accounts.resend_confirmation(auth.user.id, device).await? {
         "We have sent a new confirmation link"
     } else {
         "Your email address is confirmed already"
@@ -129,11 +133,11 @@ pub async fn resend_confirmation(
 /// 202 for every address, known or not.
 pub async fn forgot_password(
     accounts: web::Data<Accounts>,
-    Remote(client, _, _): Remote,
+    device: Device,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let [email] = string_fields(&body, ["email"], true)?;
-    accounts.request_password_reset(&email, client).await?;
+    accounts.request_password_reset(&email, device).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "detail": "If an account exists for that address, we have sent it a link to reset the password."
     })))
@@ -141,6 +145,7 @@ pub async fn forgot_password(
 
 pub async fn reset_password(
     accounts: web::Data<Accounts>,
+    device: Device,
     Remote(_, presence, _): Remote,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
@@ -151,14 +156,15 @@ pub async fn reset_password(
         password_confirm: None,
         presence,
     };
-    accounts.reset_password(reset).await?;
+    accounts.reset_password(reset, device).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// 204: the calling session stays, every other one ends.
 pub async fn change_password(
     accounts: web::Data<Accounts>,
-    Remote(client, presence, _): Remote,
+    device: Device,
+    Remote(_, presence, _): Remote,
     ApiUser { auth, .. }: ApiUser,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
@@ -170,7 +176,7 @@ pub async fn change_password(
         new_password_confirm: None,
         presence,
     };
-    accounts.change_password(&auth, change, client).await?;
+    accounts.change_password(&auth, change, device).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
