@@ -135,10 +135,9 @@ pub struct ResetForm {
 pub async fn reset(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
-    device: Device,
     session: Session,
     MaybeUser(user): MaybeUser,
-    Remote(_, presence, _): Remote,
+    Remote(client, presence, user_agent): Remote,
     token: web::Path<String>,
     Form(form): Form<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -149,7 +148,10 @@ pub async fn reset(
         password_confirm: Some(form.password_confirm),
         presence,
     };
-    match accounts.reset_password(reset, device).await {
+    match accounts
+        .reset_password(reset, Device { client, user_agent })
+        .await
+    {
         Ok(()) => {
             session::set_flash(
                 &session,
