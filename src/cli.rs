@@ -56,6 +56,26 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Show the activity log: logins, failed logins and account changes,
+    /// oldest first.
+    Audit {
+        /// Only this user's events (their email address, any case).
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+        /// Only events of this last stretch of time (`30m`, `1h`, `7d`);
+        /// default: every event kept.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// One JSON object per line: `{"at","event","user_id","ip","device"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A duration as the settings write them (`30m`, `1h`, `7d`).
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    crate::config::env::duration(raw.trim())
+        .ok_or_else(|| format!("{raw:?} is not a duration such as 30m, 1h or 7d"))
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,7 +1,8 @@
 //! The operator's commands besides `serve`: they call the same accounts
 //! service as the server.
 
-use crate::auth::{Accounts, SessionInfo, activity};
+use crate::auth::activity::{self, Recorded};
+use crate::auth::{Accounts, SessionInfo};
 use std::path::Path;
 
 use anyhow::Context;
@@ -58,6 +59,18 @@ fn set_owner_only(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("making {} readable by its owner only", path.display()))
+}
+
+/// `gatehouse audit`: events of the last `since` (all kept ones when
+/// `None`), of the user with `email` or of everyone; `None` when no user
+/// has that email.
+pub async fn audit(
+    settings: &Settings,
+    email: Option<&str>,
+    since: Option<std::time::Duration>,
+) -> anyhow::Result<Option<Vec<Recorded>>> {
+    let since = since.map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(open(settings).await?.audit(email, since).await?)
 }
 
 /// `gatehouse purge-denylist`: returns how many denylist rows went.

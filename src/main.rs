@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use gatehouse::auth::SessionInfo;
+use gatehouse::auth::activity::Recorded;
 use gatehouse::auth::sessions::rfc3339;
 use gatehouse::cli::{Cli, Command, UserCommand};
 use gatehouse::commands;
@@ -98,6 +99,18 @@ fn main() -> ExitCode {
                     Err(anyhow::anyhow!("{email} has no live session {id}"))
                 }
             }
+            Command::Audit { user, since, json } => {
+                match commands::audit(&settings, user.as_deref(), since).await? {
+                    Some(events) => {
+                        print_events(&events, json);
+                        Ok(())
+                    }
+                    None => Err(anyhow::anyhow!(
+                        "no user has the email {}",
+                        user.unwrap_or_default()
+                    )),
+                }
+            }
             Command::Backup { path } => commands::backup(&settings, &path).await,
             Command::PurgeDenylist => commands::purge_denylist(&settings)
                 .await
@@ -121,6 +134,37 @@ fn on_user(found: anyhow::Result<bool>, email: &str, done: &str) -> anyhow::Resu
         Ok(())
     } else {
         Err(anyhow::anyhow!("no user has the email {email}"))
+    }
+}
+
+/// Events as a table, or as JSON lines.
+fn print_events(events: &[Recorded], json: bool) {
+    if json {
+        for e in events {
+            let row = serde_json::json!({
+                "at": e.at_rfc3339(),
+                "event": e.event,
+                "user_id": e.user_id,
+                "ip": e.ip,
+                "device": e.device,
+            });
+            println!("{row}");
+        }
+        return;
+    }
+    println!(
+        "{:<20}  {:<24}  {:>7}  {:<15}  DEVICE",
+        "AT", "EVENT", "USER", "IP"
+    );
+    for e in events {
+        println!(
+            "{:<20}  {:<24}  {:>7}  {:<15}  {}",
+            e.at_rfc3339(),
+            e.event,
+            e.user_id,
+            e.ip,
+            e.device
+        );
     }
 }
 

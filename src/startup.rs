@@ -16,8 +16,8 @@ use crate::config::Settings;
 use crate::domain::FieldError;
 use crate::mail::Mailer;
 use crate::routes::{
-    account, api, api_not_found, email, health, home, login, logout, not_found, password, register,
-    sessions, static_files, two_factor,
+    account, activity, api, api_not_found, email, health, home, login, logout, not_found, password,
+    register, sessions, static_files, two_factor,
 };
 use crate::web::caller::remember_socket;
 use crate::web::middleware::{
@@ -117,6 +117,7 @@ impl Application {
                         .post(password::reset)
                         .app_data(RoutePattern("/password/reset/{token}")),
                 )
+                .service(get("/me/activity", activity::activity_page))
                 .service(get("/me/sessions", sessions::sessions_page))
                 .service(web::resource("/me/sessions/end-others").post(sessions::end_others))
                 .service(

@@ -10,6 +10,7 @@ mod recovery;
 mod settings;
 mod two_factor;
 
+pub use history::PAGE_EVENTS;
 pub use recovery::PasswordReset;
 pub use settings::PasswordChange;
 pub use two_factor::PendingLogin;

@@ -2,6 +2,7 @@
 //! `auth::Accounts`, and map the result to a page, JSON or a redirect.
 
 pub mod account;
+pub mod activity;
 pub mod api;
 pub mod email;
 pub mod health;

@@ -5,6 +5,8 @@
 //! `tests/e2e` includes this file by path, and a module loaded by path looks
 //! for its submodules beside itself, so each one names its file.
 
+#[path = "helpers/activity.rs"]
+mod activity;
 #[path = "helpers/answers.rs"]
 mod answers;
 #[path = "helpers/app.rs"]
@@ -30,6 +32,8 @@ mod users;
 
 // tests/e2e uses only part of the harness: what it leaves unused is not
 // a mistake there.
+#[allow(unused_imports)]
+pub use activity::*;
 #[allow(unused_imports)]
 pub use answers::*;
 #[allow(unused_imports)]

@@ -72,6 +72,7 @@ macro_rules! backend_tests {
 
 mod account;
 mod account_settings;
+mod activity;
 mod api;
 mod backup;
 mod concurrency;

@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::helpers::{
     AUTH_COOKIE, Backend, Browser, CookieUser, INVALID_CREDENTIALS, SESSION_COOKIE, TestApp,
     TestUser, assert_input, assert_no_store, assert_password_inputs_are_empty, assert_redirects_to,
-    base32_decode, csrf_from, field_message, form_with_action, input_named, json_body, links_to,
-    location, run_gatehouse, set_cookie, spawn_with_mail,
+    base32_decode, csrf_from, event_names, events_named, field_message, form_with_action,
+    input_named, json_body, links_to, location, run_gatehouse, set_cookie, spawn_with_mail,
 };
 
 backend_tests!(
@@ -949,6 +949,10 @@ async fn a_recovery_code_logs_in_once_ends_the_other_sessions_and_sends_a_notice
     mail.mailbox()
         .wait_for_count(&user.email, RECOVERY_MAIL, 2)
         .await;
+    assert_eq!(
+        events_named(&app, &user.email, "recovery_code.used").len(),
+        2
+    );
 }
 
 async fn the_fifth_wrong_code_ends_the_pending_login_with_rate_limits_off(backend: Backend) {
@@ -1155,6 +1159,13 @@ async fn turning_it_off_takes_the_password_and_a_code(backend: Backend) {
     );
     app.new_browser().log_in_as(&user).await;
     assert_redirects_to(&app.new_browser().get(CODE_PAGE).await, "/login");
+    let names = event_names(&app, &user.email);
+    let position = |name: &str| names.iter().position(|n| n == name);
+    assert!(position("two_factor.enabled").is_some(), "{names:?}");
+    assert!(
+        position("two_factor.enabled") < position("two_factor.disabled"),
+        "{names:?}"
+    );
 }
 
 async fn new_recovery_codes_replace_the_old_ones(backend: Backend) {
@@ -1279,6 +1290,9 @@ async fn the_command_line_turns_it_off_ends_the_sessions_and_sends_a_notice(back
     );
     assert!(again.status.success(), "{again:?}");
     assert!(again.stderr.contains("off already"), "{again:?}");
+    let turned_off = events_named(&app, &user.email, "two_factor.disabled");
+    assert_eq!(turned_off.len(), 1, "{turned_off:?}");
+    assert_eq!(turned_off[0]["device"], "Command line");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     browser.me().await;
     assert_eq!(mail.mailbox().to(&user.email, OFF_MAIL).len(), 1);

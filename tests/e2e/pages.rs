@@ -186,6 +186,7 @@ pub enum Page {
     HomeSignedIn,
     Account,
     Sessions,
+    Activity,
     ChangePassword,
     ChangePasswordErrors,
     ChangeEmail,
@@ -194,7 +195,7 @@ pub enum Page {
 }
 
 impl Page {
-    pub const ALL: [Page; 20] = [
+    pub const ALL: [Page; 21] = [
         Page::Home,
         Page::Register,
         Page::RegisterErrors,
@@ -210,6 +211,7 @@ impl Page {
         Page::HomeSignedIn,
         Page::Account,
         Page::Sessions,
+        Page::Activity,
         Page::ChangePassword,
         Page::ChangePasswordErrors,
         Page::ChangeEmail,
@@ -235,6 +237,7 @@ impl Page {
             Page::HomeSignedIn => "home-signed-in",
             Page::Account => "account",
             Page::Sessions => "sessions",
+            Page::Activity => "activity",
             Page::ChangePassword => "change-password",
             Page::ChangePasswordErrors => "change-password-errors",
             Page::ChangeEmail => "change-email",
@@ -262,6 +265,7 @@ impl Page {
             Page::HomeSignedIn
                 | Page::Account
                 | Page::Sessions
+                | Page::Activity
                 | Page::ChangePassword
                 | Page::ChangePasswordErrors
                 | Page::ChangeEmail
@@ -324,6 +328,10 @@ impl Page {
                 assert!(login.status().is_success(), "{}", login.status());
                 browser.goto("/me/sessions").await;
             }
+            Page::Activity => {
+                browser.goto("/me").await;
+                browser.follow("Activity").await;
+            }
             Page::ChangePassword => {
                 browser.goto("/me").await;
                 browser.follow("Change password").await;
@@ -371,6 +379,7 @@ impl Page {
             Page::HomeSignedIn => "Signed in as",
             Page::Account => "Your email address is not confirmed",
             Page::Sessions => "This device",
+            Page::Activity => "Logged in",
             Page::ChangePassword => "Change your password",
             Page::ChangePasswordErrors => "Current password is incorrect",
             Page::ChangeEmail => "Change your email address",

@@ -11,6 +11,11 @@ use crate::models::{event, user};
 pub const PAGE_EVENTS: i64 = 50;
 
 impl Accounts {
+    /// How long events are kept, in seconds.
+    pub fn activity_retention_secs(&self) -> i64 {
+        self.activity_retention
+    }
+
     /// The account's newest events, newest first.
     pub async fn activity_of(&self, user_id: i32) -> Result<Vec<Recorded>, Error> {
         let rows = self

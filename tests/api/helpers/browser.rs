@@ -28,8 +28,17 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(address: &str) -> Browser {
+        Browser::with_user_agent(address, None)
+    }
+
+    /// A browser that sends this `User-Agent` (none by default).
+    pub fn with_user_agent(address: &str, user_agent: Option<&str>) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if let Some(user_agent) = user_agent {
+            builder = builder.user_agent(user_agent);
+        }
+        let client = builder
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
