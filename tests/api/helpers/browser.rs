@@ -8,7 +8,7 @@ use std::time::Duration;
 use cookie::Cookie;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
-use reqwest::{Client, Response, StatusCode, Url};
+use reqwest::{Client, ClientBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -28,8 +28,14 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(address: &str) -> Browser {
+        Browser::with_client(address, Client::builder())
+    }
+
+    /// A browser whose client starts from `builder` (trusted certificates,
+    /// a local address to connect from).
+    pub fn with_client(address: &str, builder: ClientBuilder) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
+        let client = builder
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
