@@ -57,8 +57,8 @@ async fn api_sessions(app: &TestApp, token: &str) -> Vec<Value> {
 async fn each_flow_records_its_event_with_the_address_and_the_device(backend: Backend) {
     let (mail, app) = spawn_with_mail(backend).await;
     let mailbox = mail.mailbox();
-    let browser = Browser::with_user_agent(&app.address, Some(FIREFOX));
-    let api = Browser::with_user_agent(&app.address, Some(CHROME));
+    let browser = Browser::with_user_agent(&app.address, FIREFOX);
+    let api = Browser::with_user_agent(&app.address, CHROME);
     let mut user = TestUser::generate();
 
     // Registering through the form logs the browser in.
@@ -181,7 +181,7 @@ async fn each_flow_records_its_event_with_the_address_and_the_device(backend: Ba
 
 async fn the_activity_page_lists_the_newest_events_in_words(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let browser = Browser::with_user_agent(&app.address, Some(FIREFOX));
+    let browser = Browser::with_user_agent(&app.address, FIREFOX);
     let owner = browser.register_cookie_user().await;
     let wrong = app
         .api_login(&json!({ "email": owner.user.email, "password": "not-the-password" }))

@@ -97,6 +97,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod methods;
+mod nginx;
 mod operator;
 mod outbox;
 mod password_reset;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cookie::Cookie;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
-use reqwest::{Client, Response, StatusCode, Url};
+use reqwest::{Client, ClientBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -28,16 +28,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(address: &str) -> Browser {
-        Browser::with_user_agent(address, None)
+        Browser::with_client(address, Client::builder())
     }
 
     /// A browser that sends this `User-Agent` (none by default).
-    pub fn with_user_agent(address: &str, user_agent: Option<&str>) -> Browser {
+    pub fn with_user_agent(address: &str, user_agent: &str) -> Browser {
+        Browser::with_client(address, Client::builder().user_agent(user_agent))
+    }
+
+    /// A browser whose client starts from `builder` (trusted certificates,
+    /// a local address to connect from).
+    pub fn with_client(address: &str, builder: ClientBuilder) -> Browser {
         let jar = Arc::new(Jar::default());
-        let mut builder = Client::builder();
-        if let Some(user_agent) = user_agent {
-            builder = builder.user_agent(user_agent);
-        }
         let client = builder
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
