@@ -117,4 +117,61 @@ pub enum UserCommand {
         /// The session's id, as `gatehouse user sessions` lists it.
         id: String,
     },
+    /// Create a user, by the registration rules.
+    ///
+    /// The password comes from a prompt that does not echo (asked twice),
+    /// or with --password-stdin from the first line of standard input;
+    /// never from an argument.
+    Create {
+        /// The new user's email address.
+        email: String,
+        /// The new user's username.
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Count the address as confirmed; without it a confirmation email
+        /// is queued, as at registration.
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// List every user: id, username, email, whether the address is
+    /// confirmed, disabled, two-factor, created.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user: what `list` shows, and the number of live sessions.
+    Show {
+        /// The user's email address (any case).
+        email: String,
+        /// One JSON object, as `list --json` prints them.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password: every session and token ends, and the user
+    /// gets a notice.
+    ///
+    /// The password comes from a prompt that does not echo (asked twice),
+    /// or with --password-stdin from the first line of standard input;
+    /// never from an argument.
+    SetPassword {
+        /// The user's email address (any case).
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: every session and token ends, and logging in with
+    /// the right password answers "This account is disabled".
+    Disable {
+        /// The user's email address (any case).
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's email address (any case).
+        email: String,
+    },
 }

@@ -1,6 +1,7 @@
 //! The operator's commands besides `serve`: they call the same accounts
 //! service as the server.
 
+use crate::auth::accounts::AccountSummary;
 use crate::auth::activity::{self, Recorded};
 use crate::auth::{Accounts, SessionInfo};
 use std::path::Path;
@@ -123,5 +124,147 @@ pub async fn end_session(settings: &Settings, email: &str, id: &str) -> anyhow::
     };
     Ok(accounts
         .end_session(user.id, id, activity::operator())
+        .await?)
+}
+
+// The commands that create, list and change accounts.
+
+/// Where `create` and `set-password` take the new password from. Never
+/// from an argument: that would stay in the shell's history and show in
+/// the process list.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordFrom {
+    /// The first line of standard input (`--password-stdin`).
+    Stdin,
+    /// A prompt on the terminal that does not echo, asked twice.
+    Prompt,
+}
+
+impl PasswordFrom {
+    pub fn chosen(password_stdin: bool) -> Self {
+        if password_stdin {
+            Self::Stdin
+        } else {
+            Self::Prompt
+        }
+    }
+
+    fn read(self) -> anyhow::Result<String> {
+        use std::io::{BufRead, IsTerminal};
+        match self {
+            Self::Stdin => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                let password = line.strip_suffix('\n').unwrap_or(&line);
+                let password = password.strip_suffix('\r').unwrap_or(password);
+                if password.is_empty() {
+                    anyhow::bail!("no password on standard input");
+                }
+                Ok(password.to_owned())
+            }
+            Self::Prompt => {
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!(
+                        "standard input is not a terminal: pipe the password in with --password-stdin"
+                    );
+                }
+                let first = rpassword::prompt_password("New password: ")
+                    .context("cannot read the password")?;
+                let again = rpassword::prompt_password("Once more: ")
+                    .context("cannot read the password")?;
+                if first != again {
+                    anyhow::bail!("the two passwords differ");
+                }
+                Ok(first)
+            }
+        }
+    }
+}
+
+/// The core's refusal as one line: every broken rule, or what is taken.
+fn refusal(error: crate::auth::Error) -> anyhow::Error {
+    match error {
+        crate::auth::Error::Invalid(errors) => anyhow::anyhow!(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => other.into(),
+    }
+}
+
+/// `gatehouse user create EMAIL USERNAME`: the username and address are
+/// checked before the password is asked for.
+pub async fn create_user(
+    settings: &Settings,
+    email: &str,
+    username: &str,
+    password: PasswordFrom,
+    confirmed: bool,
+) -> anyhow::Result<crate::models::User> {
+    let accounts = open(settings).await?;
+    accounts
+        .check_new_account(username, email)
+        .await
+        .map_err(refusal)?;
+    let password = password.read()?;
+    accounts
+        .create_account(username, email, &password, confirmed)
+        .await
+        .map_err(refusal)
+}
+
+/// `gatehouse user list`: every account, oldest first.
+pub async fn list_users(settings: &Settings) -> anyhow::Result<Vec<AccountSummary>> {
+    Ok(open(settings).await?.list_accounts().await?)
+}
+
+/// `gatehouse user show EMAIL`: the account and its number of live
+/// sessions; `None` when no user has the email.
+pub async fn show_user(
+    settings: &Settings,
+    email: &str,
+) -> anyhow::Result<Option<(AccountSummary, usize)>> {
+    let accounts = open(settings).await?;
+    let Some(summary) = accounts.account_summary(email).await? else {
+        return Ok(None);
+    };
+    let live = accounts.sessions_of(summary.id).await?.len();
+    Ok(Some((summary, live)))
+}
+
+/// `gatehouse user set-password EMAIL`: `false` when no user has the
+/// email (asked before the password is).
+pub async fn set_password(
+    settings: &Settings,
+    email: &str,
+    password: PasswordFrom,
+) -> anyhow::Result<bool> {
+    let accounts = open(settings).await?;
+    if accounts.find_user(email).await?.is_none() {
+        return Ok(false);
+    }
+    let password = password.read()?;
+    accounts
+        .set_password_of(email, &password)
+        .await
+        .map_err(refusal)
+}
+
+/// `gatehouse user disable EMAIL` (`disabled`) and `enable EMAIL`: `None`
+/// when no user has the email, `Some(false)` when it was so already.
+pub async fn set_disabled(
+    settings: &Settings,
+    email: &str,
+    disabled: bool,
+) -> anyhow::Result<Option<bool>> {
+    Ok(open(settings)
+        .await?
+        .set_disabled_of(email, disabled)
         .await?)
 }

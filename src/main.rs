@@ -1,10 +1,11 @@
 use std::process::ExitCode;
 
 use gatehouse::auth::SessionInfo;
+use gatehouse::auth::accounts::AccountSummary;
 use gatehouse::auth::activity::Recorded;
 use gatehouse::auth::sessions::rfc3339;
 use gatehouse::cli::{Cli, Command, UserCommand};
-use gatehouse::commands;
+use gatehouse::commands::{self, PasswordFrom};
 use gatehouse::config::Settings;
 use gatehouse::startup::Application;
 use gatehouse::telemetry::LogTo;
@@ -111,6 +112,85 @@ fn main() -> ExitCode {
                     )),
                 }
             }
+            Command::User {
+                action:
+                    UserCommand::Create {
+                        email,
+                        username,
+                        password_stdin,
+                        confirmed,
+                    },
+            } => {
+                let from = PasswordFrom::chosen(password_stdin);
+                let user =
+                    commands::create_user(&settings, &email, &username, from, confirmed).await?;
+                let address = if user.email_verified {
+                    "the address counts as confirmed"
+                } else {
+                    "a confirmation email is queued"
+                };
+                println!(
+                    "created user {} ({}, {}); {address}",
+                    user.id, user.username, user.email
+                );
+                Ok(())
+            }
+            Command::User {
+                action: UserCommand::List { json },
+            } => {
+                print_accounts(&commands::list_users(&settings).await?, json);
+                Ok(())
+            }
+            Command::User {
+                action: UserCommand::Show { email, json },
+            } => match commands::show_user(&settings, &email).await? {
+                Some((account, live)) => {
+                    print_account(&account, live, json);
+                    Ok(())
+                }
+                None => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
+            Command::User {
+                action:
+                    UserCommand::SetPassword {
+                        email,
+                        password_stdin,
+                    },
+            } => {
+                let from = PasswordFrom::chosen(password_stdin);
+                if commands::set_password(&settings, &email, from).await? {
+                    println!("set the password of {email}; every session has ended");
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("no user has the email {email}"))
+                }
+            }
+            Command::User {
+                action: UserCommand::Disable { email },
+            } => match commands::set_disabled(&settings, &email, true).await? {
+                Some(true) => {
+                    println!("disabled {email}; every session has ended");
+                    Ok(())
+                }
+                Some(false) => {
+                    println!("{email} is disabled already; nothing changed");
+                    Ok(())
+                }
+                None => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
+            Command::User {
+                action: UserCommand::Enable { email },
+            } => match commands::set_disabled(&settings, &email, false).await? {
+                Some(true) => {
+                    println!("enabled {email}");
+                    Ok(())
+                }
+                Some(false) => {
+                    println!("{email} is enabled already; nothing changed");
+                    Ok(())
+                }
+                None => Err(anyhow::anyhow!("no user has the email {email}")),
+            },
             Command::Backup { path } => commands::backup(&settings, &path).await,
             Command::PurgeDenylist => commands::purge_denylist(&settings)
                 .await
@@ -200,4 +280,76 @@ fn print_sessions(list: &[SessionInfo], json: bool) {
             rfc3339(s.last_used_at)
         );
     }
+}
+
+/// An account as one JSON object: the keys `list --json` and `show --json`
+/// print.
+fn account_json(a: &AccountSummary) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "username": a.username,
+        "email": a.email,
+        "email_verified": a.email_verified,
+        "disabled": a.disabled,
+        "two_factor": a.two_factor,
+        "created_at": rfc3339(a.created_at),
+    })
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}
+
+/// The accounts as a table (columns as wide as their longest value), or as
+/// JSON lines.
+fn print_accounts(list: &[AccountSummary], json: bool) {
+    if json {
+        for account in list {
+            println!("{}", account_json(account));
+        }
+        return;
+    }
+    let width = |header: &str, value: fn(&AccountSummary) -> usize| {
+        list.iter().map(value).max().unwrap_or(0).max(header.len())
+    };
+    let id = width("ID", |a| a.id.to_string().len());
+    let name = width("USERNAME", |a| a.username.chars().count());
+    let email = width("EMAIL", |a| a.email.chars().count());
+    println!(
+        "{:<id$}  {:<name$}  {:<email$}  CONFIRMED  DISABLED  TWO-FACTOR  CREATED",
+        "ID", "USERNAME", "EMAIL"
+    );
+    for a in list {
+        println!(
+            "{:<id$}  {:<name$}  {:<email$}  {:<9}  {:<8}  {:<10}  {}",
+            a.id,
+            a.username,
+            a.email,
+            yes_no(a.email_verified),
+            yes_no(a.disabled),
+            on_off(a.two_factor),
+            rfc3339(a.created_at)
+        );
+    }
+}
+
+/// One account, a field a line (and its live sessions), or as one JSON
+/// object like `list --json`.
+fn print_account(a: &AccountSummary, live_sessions: usize, json: bool) {
+    if json {
+        println!("{}", account_json(a));
+        return;
+    }
+    println!("id             {}", a.id);
+    println!("username       {}", a.username);
+    println!("email          {}", a.email);
+    println!("confirmed      {}", yes_no(a.email_verified));
+    println!("disabled       {}", yes_no(a.disabled));
+    println!("two-factor     {}", on_off(a.two_factor));
+    println!("created        {}", rfc3339(a.created_at));
+    println!("live sessions  {live_sessions}");
 }

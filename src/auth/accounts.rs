@@ -6,11 +6,13 @@
 mod confirmation;
 mod delivery;
 mod history;
+mod operator;
 mod recovery;
 mod settings;
 mod two_factor;
 
 pub use history::PAGE_EVENTS;
+pub use operator::AccountSummary;
 pub use recovery::PasswordReset;
 pub use settings::PasswordChange;
 pub use two_factor::PendingLogin;
@@ -198,17 +200,32 @@ impl Accounts {
         let (throttle, client) = (self.throttle, device.client);
         self.count(move |conn| throttle.count_registration(conn, client, unix_now()))
             .await?;
-        let Registration {
-            username,
-            email,
-            password,
-        } = Registration::parse(
+        let registration = Registration::parse(
             &input.username,
             &input.email,
             &input.password,
             input.password_confirm.as_deref(),
         )
         .map_err(Error::Invalid)?;
+        self.create(registration, &input.presence, device, false)
+            .await
+    }
+
+    /// Creates a checked registration's account, with `account.created`
+    /// from `device`. Unless `confirmed`, the confirmation email is queued
+    /// in the same write. A taken email or username is `Error::Conflict`.
+    async fn create(
+        &self,
+        registration: Registration,
+        presence: &Presence,
+        device: Device,
+        confirmed: bool,
+    ) -> Result<User, Error> {
+        let Registration {
+            username,
+            email,
+            password,
+        } = registration;
         let (email_for_check, key_for_check) = (email.as_str().to_owned(), username.key());
         // Checked before hashing, so a taken address costs no bcrypt round.
         if let Some(taken) = self
@@ -220,12 +237,10 @@ impl Accounts {
         }
         let hashed = self
             .hash_pool
-            .run(&input.presence, move |hasher| {
-                hasher.hash_password(&password)
-            })
+            .run(presence, move |hasher| hasher.hash_password(&password))
             .await?
             .map_err(Error::internal)?;
-        let registered = self
+        let created = self
             .db
             .write(move |conn| {
                 let now = time::OffsetDateTime::now_utc();
@@ -235,37 +250,42 @@ impl Accounts {
                     email: email.as_str(),
                     hashed_password: &hashed,
                     created_at: time::PrimitiveDateTime::new(now.date(), now.time()),
+                    email_verified: confirmed,
                 };
                 let id = user::insert_user(conn, &new).map_err(|e| match e {
                     Ok(taken) => Error::Conflict(taken),
                     Err(db) => db.into(),
                 })?;
                 let now = unix_now();
-                outbox::queue(
-                    conn,
-                    Kind::ConfirmAddress,
-                    Some(id),
-                    email.as_str(),
-                    None,
-                    now,
-                )?;
                 activity::record(conn, id, Event::AccountCreated, &device, now)?;
-                activity::record(conn, id, Event::EmailConfirmationSent, &device, now)?;
+                if confirmed {
+                    activity::record(conn, id, Event::EmailConfirmed, &device, now)?;
+                } else {
+                    outbox::queue(
+                        conn,
+                        Kind::ConfirmAddress,
+                        Some(id),
+                        email.as_str(),
+                        None,
+                        now,
+                    )?;
+                    activity::record(conn, id, Event::EmailConfirmationSent, &device, now)?;
+                }
                 Ok(User {
                     id,
                     username: username.as_str().to_owned(),
                     email: email.as_str().to_owned(),
                     hashed_password: hashed,
                     token_version: 0,
-                    email_verified: false,
+                    email_verified: confirmed,
                     disabled: false,
                 })
             })
             .await;
-        if registered.is_ok() {
+        if created.is_ok() && !confirmed {
             self.mail_queued.notify_one();
         }
-        registered
+        created
     }
 
     /// After a write that changed how the account logs in and queued a
@@ -400,6 +420,13 @@ impl Accounts {
             }
         };
         let id = user.id;
+        // Only someone who knows the password learns that the account is
+        // disabled; the attempt stays counted as a failure.
+        if user.disabled {
+            tracing::info!(%client, "login refused: the account is disabled");
+            self.record_failed_login(id, device).await?;
+            return Err(Error::AccountDisabled);
+        }
         if let Some(hash) = &rehashed {
             user.hashed_password.clone_from(hash);
         }

@@ -16,6 +16,9 @@ pub enum Error {
     /// A right password of an account that must confirm its address first.
     #[error("Confirm your email address first: we have sent you a new link")]
     EmailNotConfirmed,
+    /// A right password of an account the operator has disabled.
+    #[error("This account is disabled")]
+    AccountDisabled,
     /// A right password of an account with two-factor on, without a code.
     #[error("Two-factor code required")]
     TwoFactorRequired { user_id: i32 },

@@ -45,6 +45,7 @@ pub enum EndReason {
     PasswordReset,
     /// Two-factor was turned on or off, or a recovery code was used.
     TwoFactorChanged,
+    AccountDisabled,
 }
 
 impl EndReason {
@@ -58,6 +59,7 @@ impl EndReason {
             Self::PasswordChanged => "the password was changed",
             Self::PasswordReset => "the password was reset",
             Self::TwoFactorChanged => "two-factor authentication changed",
+            Self::AccountDisabled => "the account was disabled",
         }
     }
 }
@@ -80,8 +82,8 @@ macro_rules! live_at {
 }
 
 /// The user of a token and when its session was last used, in one query:
-/// `None` when the user is gone, the token's `jti` is denylisted, or its
-/// session is not live.
+/// `None` when the user is gone or disabled, the token's `jti` is
+/// denylisted, or its session is not live.
 pub fn find_user_of_live_session(
     conn: &mut AnyConnection,
     user_id: i32,
@@ -95,6 +97,9 @@ pub fn find_user_of_live_session(
         .filter(users::id.eq(user_id))
         .filter(sessions::id.eq(session_id))
         .filter(live_at!(now))
+        // Disabling ends every session; one a login racing with it started
+        // lives no further either.
+        .filter(users::disabled.eq(false))
         .filter(diesel::dsl::not(diesel::dsl::exists(denylisted)))
         .select((User::as_select(), sessions::last_used_at))
         .first(conn)
@@ -109,7 +114,8 @@ pub struct ByRefresh {
     pub last_used_at: i64,
 }
 
-/// The live session whose current refresh credential hashes to `hash`.
+/// The live session whose current refresh credential hashes to `hash`
+/// (none of a disabled account).
 pub fn find_live_by_refresh(
     conn: &mut AnyConnection,
     hash: &str,
@@ -119,6 +125,7 @@ pub fn find_live_by_refresh(
         .inner_join(sessions::table)
         .filter(sessions::refresh_hash.eq(hash))
         .filter(live_at!(now))
+        .filter(users::disabled.eq(false))
         .select((
             User::as_select(),
             sessions::id,

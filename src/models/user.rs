@@ -27,6 +27,7 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub hashed_password: &'a str,
     pub created_at: time::PrimitiveDateTime,
+    pub email_verified: bool,
 }
 
 /// Which unique value is already taken.
@@ -195,4 +196,46 @@ pub fn change_email(
 /// Deletes the user; sessions, links and waiting mail go with the row.
 pub fn delete_user(conn: &mut AnyConnection, id: i32) -> QueryResult<bool> {
     Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
+}
+
+/// An account as the operator lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Listed {
+    pub id: i32,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub disabled: bool,
+    pub two_factor: bool,
+    pub created_at: time::PrimitiveDateTime,
+}
+
+/// Every account, oldest first; or only the one with `email`.
+pub fn list(conn: &mut AnyConnection, email: Option<&str>) -> QueryResult<Vec<Listed>> {
+    use crate::schema::two_factor;
+    let mut query = users::table
+        .left_join(two_factor::table)
+        .select((
+            users::id,
+            users::username,
+            users::email,
+            users::email_verified,
+            users::disabled,
+            two_factor::user_id.nullable().is_not_null(),
+            users::created_at,
+        ))
+        .order(users::id)
+        .into_boxed();
+    if let Some(email) = email {
+        query = query.filter(users::email.eq(email.to_owned()));
+    }
+    query.load(conn)
+}
+
+/// Sets whether the account is disabled; `false` when it was so already.
+pub fn set_disabled(conn: &mut AnyConnection, id: i32, disabled: bool) -> QueryResult<bool> {
+    let changed = diesel::update(users::table.find(id).filter(users::disabled.ne(disabled)))
+        .set(users::disabled.eq(disabled))
+        .execute(conn)?;
+    Ok(changed > 0)
 }

@@ -92,7 +92,8 @@ pub async fn login(
         Err(
             error @ (auth::Error::InvalidCredentials
             | auth::Error::TooManyRequests { .. }
-            | auth::Error::EmailNotConfirmed),
+            | auth::Error::EmailNotConfirmed
+            | auth::Error::AccountDisabled),
         ) => {
             let page = LoginPage {
                 layout: Layout::new("Log in", &session, None),

@@ -326,6 +326,17 @@ pub async fn login(
             page.summary = Some("Too many wrong codes. Log in again.".into());
             form_again(&error.into(), &page)
         }
+        Err(error @ auth::Error::AccountDisabled) => {
+            // Disabled while the login waited for its code: it is over.
+            session::clear_pending_login(&session);
+            let page = crate::routes::login::LoginPage {
+                layout: Layout::new("Log in", &session, None),
+                email: String::new(),
+                next: pending.next,
+                error: Some(error.to_string()),
+            };
+            form_again(&error.into(), &page)
+        }
         Err(error @ auth::Error::InvalidCode) => {
             let mut page = code_page(&session, None);
             page.summary = Some(error.to_string());

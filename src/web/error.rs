@@ -54,7 +54,9 @@ impl AppError {
         use auth::Error as Core;
         let (status, retry_after) = match self {
             Self::BadRequest(_) | Self::Auth(Core::InvalidLink) => (StatusCode::BAD_REQUEST, None),
-            Self::Auth(Core::EmailNotConfirmed) => (StatusCode::FORBIDDEN, None),
+            Self::Auth(Core::EmailNotConfirmed | Core::AccountDisabled) => {
+                (StatusCode::FORBIDDEN, None)
+            }
             Self::Csrf => (StatusCode::FORBIDDEN, None),
             Self::Unauthorized
             | Self::Auth(

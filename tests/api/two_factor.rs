@@ -17,10 +17,11 @@ use scraper::{Html, Selector};
 use serde_json::json;
 
 use crate::helpers::{
-    AUTH_COOKIE, Backend, Browser, CookieUser, INVALID_CREDENTIALS, SESSION_COOKIE, TestApp,
-    TestUser, assert_input, assert_no_store, assert_password_inputs_are_empty, assert_redirects_to,
-    base32_decode, csrf_from, event_names, events_named, field_message, form_with_action,
-    input_named, json_body, links_to, location, run_gatehouse, set_cookie, spawn_with_mail,
+    ACCOUNT_DISABLED, AUTH_COOKIE, Backend, Browser, CookieUser, INVALID_CREDENTIALS,
+    SESSION_COOKIE, TestApp, TestUser, assert_input, assert_no_store,
+    assert_password_inputs_are_empty, assert_redirects_to, base32_decode, csrf_from, event_names,
+    events_named, field_message, form_with_action, input_named, json_body, links_to, location,
+    run_gatehouse, set_cookie, spawn_with_mail,
 };
 
 backend_tests!(
@@ -43,6 +44,7 @@ backend_tests!(
     the_secret_and_the_recovery_codes_are_not_stored_in_the_clear,
     reloading_the_set_up_page_keeps_its_secret,
     a_pending_login_is_over_after_five_minutes,
+    a_login_waiting_for_its_code_is_refused_once_the_account_is_disabled,
 );
 
 const STATUS_PAGE: &str = "/me/two-factor";
@@ -1311,6 +1313,46 @@ async fn the_command_line_turns_it_off_ends_the_sessions_and_sends_a_notice(back
         unknown.stderr
     );
     assert!(!unknown.stderr.trim().is_empty());
+}
+
+async fn a_login_waiting_for_its_code_is_refused_once_the_account_is_disabled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register_cookie_user().await;
+    let user = owner.user.clone();
+    let (mut authenticator, _) = turn_on(&owner, &user.password).await;
+    let shown = run_gatehouse(&app.database, &["user", "show", &user.email, "--json"], &[]);
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: serde_json::Value = serde_json::from_str(shown.stdout.trim()).unwrap();
+    assert_eq!(shown["two_factor"], true);
+
+    let browser = app.new_browser();
+    expect_code_step(&browser, &user, &[]).await;
+    let disabled = run_gatehouse(&app.database, &["user", "disable", &user.email], &[]);
+    assert!(disabled.status.success(), "{disabled:?}");
+    // The right code starts no session: the login form again, 403.
+    let response = enter_code(&browser, &authenticator.fresh_code().await).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&response, AUTH_COOKIE).is_none());
+    let html = response.text().await.unwrap();
+    assert!(html.contains(ACCOUNT_DISABLED), "{html}");
+    assert!(form_with_action(&html, "/login").is_some(), "{html}");
+    // That login is over, also once the account is enabled again.
+    let enabled = run_gatehouse(&app.database, &["user", "enable", &user.email], &[]);
+    assert!(enabled.status.success(), "{enabled:?}");
+    assert_redirects_to(&browser.get(CODE_PAGE).await, "/login");
+    // A disabled account with two-factor on is refused at the password.
+    let disabled = run_gatehouse(&app.database, &["user", "disable", &user.email], &[]);
+    assert!(disabled.status.success(), "{disabled:?}");
+    let response = password_step(&browser, &user, &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        json_body(
+            api_login_with(&app, &user, None).await,
+            StatusCode::FORBIDDEN
+        )
+        .await,
+        json!({ "detail": ACCOUNT_DISABLED })
+    );
 }
 
 #[derive(QueryableByName)]

@@ -289,6 +289,10 @@ impl Accounts {
                 let Some(account) = user::find_user_by_id(conn, pending.user_id)? else {
                     return Err(Error::PendingLoginExpired);
                 };
+                // Disabled while the login waited for its code.
+                if account.disabled {
+                    return Err(Error::AccountDisabled);
+                }
                 let tries = rate_limit::peek(conn, &pending.tries_key(), now)?;
                 if tries >= PENDING_TRIES {
                     return Err(Error::PendingLoginExpired);

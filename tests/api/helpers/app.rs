@@ -171,19 +171,39 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `gatehouse ARGS` to completion (at most 20 seconds).
+/// Runs `gatehouse ARGS` to completion (at most 20 seconds), its standard
+/// input empty (not a terminal).
 pub fn run_gatehouse(database: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Finished {
+    run_gatehouse_with_input(database, args, env, None)
+}
+
+/// [`run_gatehouse`] with `input` written to its standard input (then
+/// closed); `None`: the null device.
+pub fn run_gatehouse_with_input(
+    database: &TestDatabase,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<&str>,
+) -> Finished {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let mut child = database
         .command(args, &env)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("failed to start gatehouse");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A command that exits before reading all of it closes the pipe: no error.
+        let _ = stdin.write_all(input.as_bytes());
+    }
     let stdout = read_all(child.stdout.take());
     let stderr = read_all(child.stderr.take());
     let started = Instant::now();

@@ -23,6 +23,8 @@ pub const EMAIL_TAKEN: &str = "Email already registered";
 pub const USERNAME_TAKEN: &str = "Username already taken";
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const LOGGED_OUT: &str = "You have been logged out";
+/// A right password of an account the operator has disabled.
+pub const ACCOUNT_DISABLED: &str = "This account is disabled";
 
 /// Text that would show serde, SQL or a panic leaking into an answer.
 pub const LEAKS: [&str; 8] = [
