@@ -584,6 +584,10 @@ impl Accounts {
     /// Ends one live session of the user; `false` when they have no such
     /// session (another user's id changes nothing).
     pub async fn end_session(&self, user_id: i32, session_id: &str) -> Result<bool, Error> {
+        // No session id holds a NUL, and PostgreSQL refuses one in any text.
+        if session_id.contains('\0') {
+            return Ok(false);
+        }
         let id = session_id.to_owned();
         let ended = self
             .db
