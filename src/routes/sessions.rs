@@ -161,7 +161,9 @@ pub async fn api_list(
         .json(list))
 }
 
-/// Ends one of the caller's sessions (its tokens stop working).
+/// Ends one of the caller's sessions.
+///
+/// Its tokens stop working at once.
 #[utoipa::path(
     delete,
     path = "/api/sessions/{id}",

@@ -58,8 +58,10 @@ enum TokenType {
     Bearer,
 }
 
-/// Creates an account and queues the email that confirms its address. No
-/// session: log in next.
+/// Creates an account.
+///
+/// Queues the email that confirms the address. No session starts: log in
+/// next.
 #[utoipa::path(
     post,
     path = "/api/register",
@@ -97,8 +99,9 @@ pub async fn register(
         .json(UserBody::from(&user)))
 }
 
-/// Logs in with an email and password (and the two-factor code of an
-/// account that has it on): a new session.
+/// Logs in: a new session and its tokens.
+///
+/// An account with two-factor authentication on needs its code too.
 #[utoipa::path(
     post,
     path = "/api/login",
@@ -142,8 +145,9 @@ pub async fn login(
     Ok(token_answer(&accounts, issued))
 }
 
-/// A refresh token for a new pair in the same session; the refresh token
-/// sent is spent.
+/// Trades a refresh token for a new pair.
+///
+/// The pair is of the same session; the refresh token sent is spent.
 #[utoipa::path(
     post,
     path = "/api/refresh",
@@ -177,7 +181,9 @@ fn token_answer(accounts: &Accounts, issued: Issued) -> HttpResponse {
         })
 }
 
-/// Logs the token out: it is denylisted and its session ends.
+/// Logs the token out.
+///
+/// The token is denylisted and its session ends.
 #[utoipa::path(
     post,
     path = "/api/logout",
@@ -215,8 +221,10 @@ pub async fn me(ApiUser { auth, .. }: ApiUser) -> HttpResponse {
         .json(UserBody::from(auth.user.as_ref()))
 }
 
-/// A new confirmation link: 202 whether or not one was needed (a
-/// confirmed address gets none), 429 within the cooldown.
+/// Sends a new confirmation link.
+///
+/// 202 whether or not one was needed (a confirmed address gets none), 429
+/// within a minute of the last one.
 #[utoipa::path(
     post,
     path = "/api/me/verify-email",
@@ -242,8 +250,9 @@ pub async fn resend_confirmation(
     Ok(HttpResponse::Accepted().json(Detail::new(detail)))
 }
 
-/// Asks for a password-reset link. The answer is the same for every
-/// well-formed address, known or not.
+/// Asks for a password-reset link.
+///
+/// The answer is the same for every well-formed address, known or not.
 #[utoipa::path(
     post,
     path = "/api/password/forgot",
@@ -269,8 +278,9 @@ pub async fn forgot_password(
     )))
 }
 
-/// Sets a new password with the token of a reset link: every session of
-/// the account ends.
+/// Sets a new password with the token of a reset link.
+///
+/// Every session of the account ends.
 #[utoipa::path(
     post,
     path = "/api/password/reset",
@@ -299,7 +309,9 @@ pub async fn reset_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Changes the password: the calling session stays, every other one ends.
+/// Changes the password.
+///
+/// The calling session stays, every other one ends.
 #[utoipa::path(
     post,
     path = "/api/me/password",
@@ -335,7 +347,9 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Deletes the account, with its sessions, links and waiting mail.
+/// Deletes the account.
+///
+/// Its sessions, links and waiting mail go with it.
 #[utoipa::path(
     delete,
     path = "/api/me",
