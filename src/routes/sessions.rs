@@ -119,7 +119,8 @@ struct ApiSession {
     /// RFC 3339, UTC.
     #[schema(format = DateTime)]
     created_at: String,
-    /// RFC 3339, UTC; written at most once a minute.
+    /// RFC 3339, UTC; written at most once a minute (a tenth of the idle
+    /// limit when that is shorter).
     #[schema(format = DateTime)]
     last_used_at: String,
     /// Whether this is the session of the token that asks.
