@@ -64,6 +64,9 @@ impl Application {
             settings.remember_for,
         ));
         let proxies = web::Data::new(TrustedProxies(settings.trusted_proxies.clone()));
+        let openapi = web::Data::new(
+            api::openapi::OpenApiJson::build().context("serializing the OpenAPI document")?,
+        );
         let allowed_hosts = AllowedHosts::new(&settings.allowed_hosts);
         // The session key is derived from the secret, never equal to it.
         let session_key = Key::derive_from(secret.expose());
@@ -79,6 +82,7 @@ impl Application {
                 .app_data(cookies.clone())
                 .app_data(devices.clone())
                 .app_data(proxies.clone())
+                .app_data(openapi.clone())
                 .app_data(form_config())
                 .app_data(json_config())
                 .app_data(query_config())
@@ -147,6 +151,7 @@ impl Application {
                                 .delete(sessions::api_end)
                                 .app_data(RoutePattern("/api/sessions/{id}")),
                         )
+                        .service(get("/openapi.json", api::openapi::document))
                         .default_service(web::to(api_not_found)),
                 )
                 .default_service(web::to(not_found))

@@ -703,6 +703,10 @@ impl Accounts {
         session_id: &str,
         device: Device,
     ) -> Result<bool, Error> {
+        // No session id holds a NUL, and PostgreSQL refuses one in any text.
+        if session_id.contains('\0') {
+            return Ok(false);
+        }
         let id = session_id.to_owned();
         let ended = self
             .db

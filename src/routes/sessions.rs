@@ -7,11 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::sessions::rfc3339 as utc;
 use crate::auth::token::unix_now;
 use crate::auth::{Accounts, SessionInfo};
 use crate::models::session::EndReason;
+use crate::routes::api::openapi::{ServerFaults, Unauthenticated};
+use crate::web::error::Detail;
 use crate::web::form::Form;
 use crate::web::page::{Layout, render, see_other};
 use crate::web::{ApiError, ApiUser, AppError, PageUser, session};
@@ -106,17 +109,40 @@ pub async fn end_others(
     Ok(see_other("/me/sessions").finish())
 }
 
-/// A session as the API lists it.
-#[derive(Serialize)]
+/// A live session of the caller's.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 struct ApiSession {
+    /// What `DELETE /api/sessions/{id}` takes.
     id: String,
+    /// In words, from the login's `User-Agent` ("Firefox on Linux").
     device: String,
+    /// The client address of the login.
     ip: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
+    /// RFC 3339, UTC; written at most once a minute (a tenth of the idle
+    /// limit when that is shorter).
+    #[schema(format = DateTime)]
     last_used_at: String,
+    /// Whether this is the session of the token that asks.
     current: bool,
 }
 
+/// The caller's live sessions.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every live session of the caller's", body = Vec<ApiSession>),
+        Unauthenticated,
+        ServerFaults,
+    )
+)]
 pub async fn api_list(
     accounts: web::Data<Accounts>,
     ApiUser { auth, .. }: ApiUser,
@@ -139,6 +165,23 @@ pub async fn api_list(
         .json(list))
 }
 
+/// Ends one of the caller's sessions.
+///
+/// Its tokens stop working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    operation_id = "end_session",
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The `id` of a session in `GET /api/sessions`")),
+    responses(
+        (status = 204, description = "The session has ended"),
+        Unauthenticated,
+        (status = 404, description = "`Page not found`: no live session of the caller's has this id", body = Detail),
+        ServerFaults,
+    )
+)]
 pub async fn api_end(
     accounts: web::Data<Accounts>,
     device: Device,

@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth;
 use crate::web::page::Layout;
@@ -200,26 +201,68 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let detail = match &self.0 {
-            AppError::Auth(auth::Error::Invalid(errors)) => json!(
-                errors
+        let mut response = self.0.response();
+        match &self.0 {
+            AppError::Auth(auth::Error::Invalid(errors)) => response.json(FieldErrors {
+                detail: errors
                     .iter()
-                    .map(|e| json!({"field": e.field, "message": e.message}))
-                    .collect::<Vec<_>>()
-            ),
+                    .map(|e| FieldMessage {
+                        field: e.field,
+                        message: e.message,
+                    })
+                    .collect(),
+            }),
+            AppError::Auth(auth::Error::TwoFactorRequired { .. }) => response.json(LoginRefusal {
+                detail: self.0.to_string(),
+                two_factor_required: Some(true),
+            }),
             // A link's token, as the API takes it in a body.
-            AppError::Auth(auth::Error::InvalidLink) => json!("Invalid or expired token"),
-            other => json!(other.to_string()),
-        };
-        let mut body = json!({ "detail": detail });
-        if matches!(
-            self.0,
-            AppError::Auth(auth::Error::TwoFactorRequired { .. })
-        ) {
-            body["two_factor_required"] = json!(true);
+            AppError::Auth(auth::Error::InvalidLink) => {
+                response.json(Detail::new("Invalid or expired token"))
+            }
+            other => response.json(Detail::new(other.to_string())),
         }
-        self.0.response().json(body)
     }
+}
+
+/// `{"detail": "…"}`: what happened, in words a user may read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Detail {
+    pub detail: String,
+}
+
+impl Detail {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `{"detail": [{"field", "message"}]}`: each field that breaks its
+/// rules, with why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrors {
+    pub detail: Vec<FieldMessage>,
+}
+
+/// One field that breaks its rules.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldMessage {
+    /// The name of the field in the request body (`body` for the body as a whole).
+    pub field: &'static str,
+    pub message: &'static str,
+}
+
+/// A refused login: `{"detail"}`, with `"two_factor_required": true` when
+/// the password was right and the two-factor code is what is missing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginRefusal {
+    pub detail: String,
+    /// Present, and `true`, only when the code is what is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool, required = false)]
+    pub two_factor_required: Option<bool>,
 }
 
 /// The heading of an error page.
@@ -253,6 +296,7 @@ fn default_message(status: StatusCode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
+    use serde_json::json;
 
     use super::*;
 

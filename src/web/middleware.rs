@@ -16,13 +16,12 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_core::Stream;
-use serde_json::json;
 use tracing::Instrument;
 
 use crate::telemetry::next_request_id;
 use crate::web::caller::{RenewedToken, TrustedProxies};
 use crate::web::cookies::{AUTH_COOKIE, AuthCookies};
-use crate::web::error::{ApiError, AppError, error_page, heading};
+use crate::web::error::{ApiError, AppError, Detail, error_page, heading};
 
 /// The largest request body accepted, for forms and JSON alike.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -264,7 +263,7 @@ pub async fn framework_errors(
     }
     builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let fresh = if api {
-        builder.json(json!({ "detail": heading(status) }))
+        builder.json(Detail::new(heading(status)))
     } else {
         error_page(builder, status, None)
     };

@@ -98,6 +98,7 @@ mod logs;
 mod malformed;
 mod methods;
 mod nginx;
+mod openapi;
 mod operator;
 mod outbox;
 mod password_reset;

@@ -16,6 +16,7 @@ backend_tests!(
     another_session_ends_from_the_page_at_once,
     all_other_sessions_end_from_the_page,
     another_users_session_is_not_found_and_stays,
+    an_id_holding_a_nul_is_not_found,
     an_anonymous_visitor_is_sent_to_log_in,
     the_api_lists_sessions_and_ends_one,
     the_command_line_lists_and_ends_sessions,
@@ -159,6 +160,34 @@ async fn another_users_session_is_not_found_and_stays(backend: Backend) {
         .expect("DELETE");
     assert_eq!(delete.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.api_me(&theirs).await.status(), StatusCode::OK);
+}
+
+/// No session id holds a NUL (and PostgreSQL refuses one in any text):
+/// such an id is not found, on the page and in the API, and ends nothing.
+async fn an_id_holding_a_nul_is_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _, firefox) = two_sessions(&app).await;
+    let csrf = csrf_from(&sessions_page(&browser).await);
+    let id = format!("{}%00", sid(&firefox));
+    let page = browser
+        .post_form(
+            &format!("/me/sessions/{id}/end"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let api = app
+        .browser
+        .client
+        .delete(format!("{}/api/sessions/{id}", app.address))
+        .bearer_auth(&firefox)
+        .send()
+        .await
+        .expect("DELETE");
+    let body = json_body(api, StatusCode::NOT_FOUND).await;
+    assert_eq!(body["detail"], "Page not found");
+    assert_eq!(app.api_me(&firefox).await.status(), StatusCode::OK);
+    assert_eq!(browser.get_me().await.status(), StatusCode::OK);
 }
 
 async fn an_anonymous_visitor_is_sent_to_log_in(backend: Backend) {

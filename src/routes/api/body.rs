@@ -1,10 +1,13 @@
-//! Reading JSON bodies: an object whose fields are strings, read exactly.
+//! Reading JSON bodies: an object whose fields are strings, read exactly,
+//! and the body of each API request, whose schema the OpenAPI document
+//! shows. Fields other than the ones named are ignored.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::auth;
 use crate::domain::FieldError;
@@ -86,6 +89,138 @@ pub fn flag_field(object: &JsonObject, field: &'static str) -> Result<bool, ApiE
             message: "Must be true or false",
         }])
         .into()),
+    }
+}
+
+/// `POST /api/register`. A missing field counts as empty, and is refused
+/// by the rules of that field.
+#[derive(ToSchema)]
+pub struct RegisterRequest {
+    /// 3–32 letters, digits, `_`, `-` and `.` (after NFKC normalization and
+    /// trimming); unique whatever the case.
+    pub username: String,
+    /// An address of at most 254 characters; stored trimmed and in lower case.
+    pub email: String,
+    /// At least 8 characters and at most 72 bytes (after NFKC
+    /// normalization), no control characters, not a common password.
+    pub password: String,
+}
+
+impl RegisterRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [username, email, password] =
+            string_fields(body, ["username", "email", "password"], false)?;
+        Ok(Self {
+            username,
+            email,
+            password,
+        })
+    }
+}
+
+/// `POST /api/login`.
+#[derive(ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// A remembered session lasts `GATEHOUSE_REMEMBER_FOR` instead of the
+    /// idle limit and lifetime of an ordinary one.
+    #[schema(required = false, default = false)]
+    pub remember: bool,
+    /// The two-factor code (six digits) or a recovery code, for an account
+    /// with two-factor authentication on; ignored for any other account.
+    /// Empty counts as absent.
+    #[schema(value_type = String, required = false)]
+    pub code: Option<String>,
+}
+
+impl LoginRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [email, password] = string_fields(body, ["email", "password"], true)?;
+        let remember = flag_field(body, "remember")?;
+        let [code] = string_fields(body, ["code"], false)?;
+        Ok(Self {
+            email,
+            password,
+            remember,
+            code: Some(code).filter(|c| !c.trim().is_empty()),
+        })
+    }
+}
+
+/// `POST /api/refresh`.
+#[derive(ToSchema)]
+pub struct RefreshRequest {
+    /// The `refresh_token` of the last login or refresh of the session.
+    pub refresh_token: String,
+}
+
+impl RefreshRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [refresh_token] = string_fields(body, ["refresh_token"], true)?;
+        Ok(Self { refresh_token })
+    }
+}
+
+/// `POST /api/me/password`.
+#[derive(ToSchema)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    /// The rules of a registration's password.
+    pub new_password: String,
+}
+
+impl PasswordChangeRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [current_password, new_password] =
+            string_fields(body, ["current_password", "new_password"], true)?;
+        Ok(Self {
+            current_password,
+            new_password,
+        })
+    }
+}
+
+/// `DELETE /api/me`.
+#[derive(ToSchema)]
+pub struct DeleteAccountRequest {
+    pub current_password: String,
+}
+
+impl DeleteAccountRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [current_password] = string_fields(body, ["current_password"], true)?;
+        Ok(Self { current_password })
+    }
+}
+
+/// `POST /api/password/forgot`.
+#[derive(ToSchema)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+impl ForgotPasswordRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [email] = string_fields(body, ["email"], true)?;
+        Ok(Self { email })
+    }
+}
+
+/// `POST /api/password/reset`.
+#[derive(ToSchema)]
+pub struct ResetPasswordRequest {
+    /// The token of the link in the reset email (the last part of
+    /// `/password/reset/{token}`).
+    pub token: String,
+    /// The rules of a registration's password.
+    pub password: String,
+}
+
+impl ResetPasswordRequest {
+    pub fn read(body: &JsonObject) -> Result<Self, ApiError> {
+        let [token, password] = string_fields(body, ["token", "password"], true)?;
+        Ok(Self { token, password })
     }
 }
 
