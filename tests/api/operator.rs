@@ -11,8 +11,8 @@ use crate::helpers::{
     ACCOUNT_DISABLED, Backend, CONFIRM_MAIL, EMAIL_INVALID, EMAIL_TAKEN, Finished,
     INVALID_CREDENTIALS, PASSWORD_CHANGED_MAIL, PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT, RESET_MAIL,
     TestApp, TestUser, USERNAME_LENGTH, USERNAME_TAKEN, assert_api_login, assert_has_field,
-    fresh_password, input_value, json_body, run_gatehouse, run_gatehouse_with_input,
-    spawn_with_mail,
+    event_names, events_named, fresh_password, input_value, json_body, run_gatehouse,
+    run_gatehouse_with_input, spawn_with_mail,
 };
 
 backend_tests!(
@@ -220,6 +220,16 @@ async fn creating_a_user_takes_the_password_from_standard_input_and_the_account_
     assert!(created.status.success(), "{created:?}");
     mail.mailbox().wait_for(&later.email, CONFIRM_MAIL).await;
     assert!(mail.mailbox().to(&confirmed.email, "").is_empty());
+
+    // Recorded as the command line's doing, without an address.
+    let created = events_named(&app, &user.email, "account.created");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["device"], "Command line");
+    assert_eq!(created[0]["ip"], "");
+    assert_eq!(
+        event_names(&app, &confirmed.email)[..2],
+        ["account.created", "email.confirmed"]
+    );
 }
 
 async fn creating_a_user_checks_the_registration_rules_before_asking_for_a_password(
@@ -514,6 +524,9 @@ async fn setting_a_password_ends_every_session_and_only_the_new_password_logs_in
     mail.mailbox()
         .wait_for(&owner.user.email, PASSWORD_CHANGED_MAIL)
         .await;
+    let changed = events_named(&app, &owner.user.email, "password.changed");
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["device"], "Command line");
 }
 
 async fn a_disabled_user_is_logged_out_and_its_right_password_gets_403_until_enabled(
@@ -604,6 +617,17 @@ async fn a_disabled_user_is_logged_out_and_its_right_password_gets_403_until_ena
     assert!(again.status.success(), "{again:?}");
     assert!(again.stdout.contains("already"), "{again:?}");
     assert_api_login(&app, &user.email, &new, StatusCode::OK).await;
+
+    // One event each: the repeated commands changed nothing.
+    let names = event_names(&app, &user.email);
+    let count = |name: &str| names.iter().filter(|n| *n == name).count();
+    assert_eq!(count("account.disabled"), 1, "{names:?}");
+    assert_eq!(count("account.enabled"), 1, "{names:?}");
+    assert!(
+        names.iter().position(|n| n == "account.disabled")
+            < names.iter().position(|n| n == "account.enabled"),
+        "{names:?}"
+    );
 
     for command in ["disable", "enable"] {
         assert_refused(
