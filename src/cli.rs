@@ -43,7 +43,10 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
-    /// Delete denylist rows of tokens that have expired, then exit.
+    /// Delete what no longer matters, then exit: denylist rows of expired
+    /// tokens, ended sessions, spent links, old rate-limit counters, and
+    /// account events older than GATEHOUSE_ACTIVITY_RETENTION (run it with
+    /// the server's settings).
     PurgeDenylist,
     /// Copy a SQLite database, consistent while the server runs, to PATH
     /// (with its key file beside it); for PostgreSQL use pg_dump.

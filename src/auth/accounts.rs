@@ -352,7 +352,7 @@ impl Accounts {
             .map(|e| e.as_str().to_owned());
         let mut attempt = LoginAttempt::new(email.as_deref(), client);
         let throttle = self.throttle;
-        let device = credentials.device_cookie;
+        let device_cookie = credentials.device_cookie;
 
         let (user, attempt) = if throttle.is_on() {
             let counted = self
@@ -361,7 +361,7 @@ impl Accounts {
                         Some(email) => user::find_user_by_email(conn, email)?,
                         None => None,
                     };
-                    if device.is_some() && device == user.as_ref().map(|u| u.id) {
+                    if device_cookie.is_some() && device_cookie == user.as_ref().map(|u| u.id) {
                         attempt.exempt_from_email_limit();
                     }
                     throttle.count_login(conn, &attempt, unix_now())?;
@@ -439,6 +439,10 @@ impl Accounts {
         let outcome = self
             .db
             .write(move |conn| {
+                // Disabled while the password was being checked: no session.
+                if !user::is_active(conn, id)? {
+                    return Ok(LoginStep::Disabled);
+                }
                 if let Some(hash) = rehashed {
                     user::update_password_hash(conn, id, &hash)?;
                     tracing::info!("stored the rehashed password");
@@ -493,6 +497,7 @@ impl Accounts {
                 started
             }
             LoginStep::NeedsCode => return Err(Error::TwoFactorRequired { user_id: id }),
+            LoginStep::Disabled => return Err(Error::AccountDisabled),
             LoginStep::WrongCode => return Err(Error::InvalidCode),
             LoginStep::Unconfirmed(device) => {
                 // The right password of an account that must confirm its
@@ -544,8 +549,10 @@ impl Accounts {
                     return Ok(());
                 };
                 let now = unix_now();
-                let name = Event::LoginThrottled.name();
-                if !event::exists_since(conn, user.id, name, now - 60)? {
+                // The first refusal of the minute is recorded; the key is a
+                // counter of its own, indexed and purged like the limits.
+                let key = format!("throttled-event:{}", user.id);
+                if rate_limit::hit(conn, &key, 60, now)?.count == 1 {
                     activity::record(conn, user.id, Event::LoginThrottled, &device, now)?;
                 }
                 Ok(())
@@ -572,7 +579,7 @@ impl Accounts {
     /// credential; the old one is spent. A spent credential presented again
     /// was stolen (or copied): its whole session ends, the newest tokens
     /// with it. Empty, unknown or ended: `InvalidRefreshToken`.
-    pub async fn refresh(&self, credential: &str) -> Result<Issued, Error> {
+    pub async fn refresh(&self, credential: &str, device: Device) -> Result<Issued, Error> {
         enum Outcome {
             Rotated(User, Started),
             Reused(String),
@@ -606,7 +613,9 @@ impl Accounts {
                 }
                 match session::spent_by(conn, &hash)? {
                     Some((id, user_id)) => {
-                        session::end(conn, user_id, &id, EndReason::RefreshReused, now)?;
+                        if session::end(conn, user_id, &id, EndReason::RefreshReused, now)? {
+                            activity::record(conn, user_id, Event::SessionEnded, &device, now)?;
+                        }
                         Ok(Outcome::Reused(id))
                     }
                     None => Ok(Outcome::Unknown),
@@ -784,7 +793,9 @@ impl Accounts {
             .db
             .write(move |conn| {
                 let ended = end_sessions_in(conn, user_id, keep.as_deref(), reason)?;
-                activity::record(conn, user_id, Event::SessionEnded, &device, unix_now())?;
+                if ended > 0 {
+                    activity::record(conn, user_id, Event::SessionEnded, &device, unix_now())?;
+                }
                 Ok(ended)
             })
             .await?;
@@ -917,6 +928,8 @@ enum LoginStep {
     WrongCode,
     /// The address must be confirmed first.
     Unconfirmed(Device),
+    /// The operator disabled the account after its password was read.
+    Disabled,
 }
 
 /// [`Accounts::end_sessions`] inside the caller's transaction (the cache is

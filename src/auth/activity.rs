@@ -7,8 +7,9 @@ use crate::db::AnyConnection;
 use crate::models::event::{self, EventRow, NewEvent};
 
 /// The `User-Agent` of the operator's command line: its events show
-/// "Command line" as their device.
-pub const COMMAND_LINE: &str = "gatehouse command line";
+/// "Command line" as their device. No request can send it: a header value
+/// holds no control characters (the edge reads only visible ASCII).
+pub const COMMAND_LINE: &str = "\ncommand line";
 
 /// The device of the operator's commands.
 pub fn operator() -> Device {

@@ -37,7 +37,7 @@ pub fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> QueryResult<()>
 pub fn newest_of(conn: &mut AnyConnection, user_id: i32, limit: i64) -> QueryResult<Vec<EventRow>> {
     events::table
         .filter(events::user_id.eq(user_id))
-        .order(events::id.desc())
+        .order((events::at.desc(), events::id.desc()))
         .limit(limit)
         .select(EventRow::as_select())
         .load(conn)
@@ -51,29 +51,13 @@ pub fn since(
 ) -> QueryResult<Vec<EventRow>> {
     let mut query = events::table
         .filter(events::at.ge(since))
-        .order(events::id.asc())
+        .order((events::at.asc(), events::id.asc()))
         .select(EventRow::as_select())
         .into_boxed();
     if let Some(user_id) = user_id {
         query = query.filter(events::user_id.eq(user_id));
     }
     query.load(conn)
-}
-
-/// Whether the account has an event named `event` since `since`.
-pub fn exists_since(
-    conn: &mut AnyConnection,
-    user_id: i32,
-    event: &str,
-    since: i64,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        events::table
-            .filter(events::user_id.eq(user_id))
-            .filter(events::event.eq(event))
-            .filter(events::at.ge(since)),
-    ))
-    .get_result(conn)
 }
 
 /// Deletes every event of the account.

@@ -167,11 +167,24 @@ pub fn email_taken_by_other(conn: &mut AnyConnection, email: &str, id: i32) -> Q
 }
 
 /// Marks the address confirmed.
-pub fn set_email_verified(conn: &mut AnyConnection, id: i32) -> QueryResult<()> {
-    diesel::update(users::table.find(id))
-        .set(users::email_verified.eq(true))
-        .execute(conn)
-        .map(drop)
+/// Marks the address confirmed; `false` when it was so already.
+pub fn set_email_verified(conn: &mut AnyConnection, id: i32) -> QueryResult<bool> {
+    let changed = diesel::update(
+        users::table
+            .find(id)
+            .filter(users::email_verified.eq(false)),
+    )
+    .set(users::email_verified.eq(true))
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// Whether the account exists and is not disabled, as of now.
+pub fn is_active(conn: &mut AnyConnection, id: i32) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.find(id).filter(users::disabled.eq(false)),
+    ))
+    .get_result(conn)
 }
 
 /// Gives the user a new, confirmed address. A unique index that refuses

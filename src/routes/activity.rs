@@ -66,13 +66,13 @@ pub async fn activity_page(
             layout: Layout::new("Account activity", &session, Some(&auth)),
             rows,
             shown: crate::auth::accounts::PAGE_EVENTS,
-            retention: days(accounts.activity_retention_secs()),
+            retention: retention_in_words(accounts.activity_retention_secs()),
         },
     )
 }
 
 /// A retention period in words: whole days, else hours.
-fn days(secs: i64) -> String {
+fn retention_in_words(secs: i64) -> String {
     let plural = |n: i64, unit: &str| {
         if n == 1 {
             format!("1 {unit}")
@@ -93,8 +93,8 @@ mod tests {
 
     #[test]
     fn retention_reads_in_days_or_hours() {
-        assert_eq!(days(90 * 86_400), "90 days");
-        assert_eq!(days(86_400), "1 day");
-        assert_eq!(days(7200), "2 hours");
+        assert_eq!(retention_in_words(90 * 86_400), "90 days");
+        assert_eq!(retention_in_words(86_400), "1 day");
+        assert_eq!(retention_in_words(7200), "2 hours");
     }
 }

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, Browser, CONFIRM_MAIL, NEW_ADDRESS_MAIL, RESET_MAIL, TestApp, TestUser,
-    assert_no_store, assert_redirects_to, audit, event_names, events_named, fresh_address,
-    fresh_password, json_body, links_to, run_gatehouse, spawn_with_mail,
+    assert_no_store, assert_redirects_to, audit, csrf_from, event_names, events_named,
+    fresh_address, fresh_password, json_body, links_to, run_gatehouse, spawn_with_mail,
 };
 
 backend_tests!(
@@ -21,6 +21,9 @@ backend_tests!(
     a_deleted_account_keeps_one_event_without_address_or_device,
     events_past_the_retention_are_purged,
     a_failed_login_for_an_unknown_email_is_logged_but_not_stored,
+    sessions_ended_by_their_owner_or_the_operator_are_recorded_once_each,
+    a_spent_refresh_token_presented_again_records_the_ended_session,
+    a_new_confirmation_link_on_request_is_recorded,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -442,8 +445,9 @@ async fn a_failed_login_for_an_unknown_email_is_logged_but_not_stored(backend: B
     let line = app.wait_for_log_line("failed login").await;
     assert!(line.contains("INFO"), "{line}");
     assert!(line.contains("127.0.0.1"), "{line}");
-    assert!(!line.contains("nobody@example.com"), "{line}");
-    assert!(!line.contains("whatever-it-is"), "{line}");
+    let logs = app.logs();
+    assert!(!logs.contains("nobody@example.com"), "{logs}");
+    assert!(!logs.contains("whatever-it-is"), "{logs}");
     // Only the registered account has events.
     let everyone = audit(&app, &[]);
     assert!(
@@ -451,4 +455,105 @@ async fn a_failed_login_for_an_unknown_email_is_logged_but_not_stored(backend: B
         "{everyone:?}"
     );
     assert_eq!(event_names(&app, &user.email).len(), 2);
+}
+
+/// How many of the user's events are named `name`.
+fn count(app: &TestApp, email: &str, name: &str) -> usize {
+    events_named(app, email, name).len()
+}
+
+async fn sessions_ended_by_their_owner_or_the_operator_are_recorded_once_each(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.new_browser().register_cookie_user().await;
+    let email = owner.user.email.clone();
+    let api_token = app.login_via_api(&email, &owner.user.password).await;
+    assert_eq!(count(&app, &email, "session.ended"), 0);
+
+    // One session ended from the page.
+    let listed = api_sessions(&app, &api_token).await;
+    let page_session = listed
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the page's session")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app.new_browser().log_in_as(&owner.user).await;
+    let csrf = csrf_from(&second.browser.page_text("/me/sessions").await);
+    let ended = second
+        .browser
+        .post_form(
+            &format!("/me/sessions/{page_session}/end"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_redirects_to(&ended, "/me/sessions");
+    assert_eq!(count(&app, &email, "session.ended"), 1);
+
+    // "End all other sessions": the API session goes; with none left, a
+    // second press ends nothing and records nothing.
+    let csrf = csrf_from(&second.browser.page_text("/me/sessions").await);
+    for _ in 0..2 {
+        let ended = second
+            .browser
+            .post_form("/me/sessions/end-others", &[("csrf_token", csrf.as_str())])
+            .await;
+        assert_redirects_to(&ended, "/me/sessions");
+    }
+    assert_eq!(
+        app.api_me(&api_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(count(&app, &email, "session.ended"), 2);
+
+    // A page logout with both cookies is one logout.
+    assert_redirects_to(&second.browser.logout_via_form().await, "/login");
+    assert_eq!(count(&app, &email, "logout"), 1);
+
+    // The operator: one session, then all of them; none left, nothing more.
+    let token = app.login_via_api(&email, &owner.user.password).await;
+    let id = api_sessions(&app, &token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = run_gatehouse(&app.database, &["user", "end-session", &email, &id], &[]);
+    assert!(ended.status.success(), "{ended:?}");
+    app.login_via_api(&email, &owner.user.password).await;
+    let revoked = run_gatehouse(&app.database, &["user", "revoke-sessions", &email], &[]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    let again = run_gatehouse(&app.database, &["user", "revoke-sessions", &email], &[]);
+    assert!(again.status.success(), "{again:?}");
+    let ended = events_named(&app, &email, "session.ended");
+    assert_eq!(ended.len(), 4, "{ended:?}");
+    assert_eq!(ended[2]["device"], "Command line");
+    assert_eq!(ended[3]["device"], "Command line");
+}
+
+async fn a_spent_refresh_token_presented_again_records_the_ended_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register_user().await;
+    let (_, refresh) = app.api_session(&user.email, &user.password).await;
+    assert_eq!(app.api_refresh(&refresh).await.status(), StatusCode::OK);
+    assert_eq!(count(&app, &user.email, "session.ended"), 0);
+    // The spent one again: taken as stolen, the session ends.
+    assert_eq!(
+        app.api_refresh(&refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(count(&app, &user.email, "session.ended"), 1);
+}
+
+async fn a_new_confirmation_link_on_request_is_recorded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register_token_user().await;
+    assert_eq!(count(&app, &owner.user.email, "email.confirmation_sent"), 1);
+    let resent = app
+        .client
+        .post(app.url("/api/me/verify-email"))
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .expect("POST /api/me/verify-email");
+    assert_eq!(resent.status(), StatusCode::ACCEPTED);
+    assert_eq!(count(&app, &owner.user.email, "email.confirmation_sent"), 2);
 }

@@ -5,7 +5,8 @@ ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 -- What happened to each account: one row per event, kept for
 -- GATEHOUSE_ACTIVITY_RETENTION. No foreign key: a deleted account keeps
 -- one `account.deleted` row, without address or device. Times are Unix
--- seconds; `id` orders events of the same second.
+-- seconds; `id` orders events of the same second (a reset request is
+-- recorded when its mail is made, with the time it was asked for).
 CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     user_id INTEGER NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE events (
     ip TEXT NOT NULL,
     device TEXT NOT NULL
 );
-CREATE INDEX events_user_id ON events (user_id, id);
+CREATE INDEX events_user_id ON events (user_id, at, id);
 CREATE INDEX events_at ON events (at);
 
 -- Who asked for a password reset, for the account's `password.reset_requested`

@@ -96,8 +96,10 @@ impl Accounts {
                     user.email = new_email;
                     activity::record(conn, user.id, Event::EmailChanged, &device, now)?;
                 } else {
-                    user::set_email_verified(conn, user.id)?;
-                    activity::record(conn, user.id, Event::EmailConfirmed, &device, now)?;
+                    // Confirmed already (by a reset link meanwhile): no event.
+                    if user::set_email_verified(conn, user.id)? {
+                        activity::record(conn, user.id, Event::EmailConfirmed, &device, now)?;
+                    }
                 }
                 if !links::consume(conn, &link)? {
                     return Err(Error::InvalidLink);

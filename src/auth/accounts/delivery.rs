@@ -216,8 +216,15 @@ fn prepare(
             letter(conn, Purpose::ConfirmAddress, None)?
         }
         Kind::ResetPassword => {
-            // Recorded and counted once per request, not per try.
+            // Counted and recorded once per request, not per try; past the
+            // account's limit neither mail nor event, so requests from many
+            // addresses cannot flood the account's log.
             if message.attempts == 1 {
+                if !throttle.allow_reset_mail(conn, account.id, now)? {
+                    return Ok(Prepared::Nothing(
+                        "the account's reset emails are past the limit",
+                    ));
+                }
                 event::insert(
                     conn,
                     &NewEvent {
@@ -228,11 +235,6 @@ fn prepare(
                         device: message.device.as_deref().unwrap_or_default(),
                     },
                 )?;
-            }
-            if message.attempts == 1 && !throttle.allow_reset_mail(conn, account.id, now)? {
-                return Ok(Prepared::Nothing(
-                    "the account's reset emails are past the limit",
-                ));
             }
             letter(conn, Purpose::ResetPassword, None)?
         }

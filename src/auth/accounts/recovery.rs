@@ -96,7 +96,9 @@ impl Accounts {
                     return Err(Error::InvalidLink);
                 }
                 user::update_password_hash(conn, stored.id, &hashed)?;
-                user::set_email_verified(conn, stored.id)?;
+                if user::set_email_verified(conn, stored.id)? {
+                    activity::record(conn, stored.id, Event::EmailConfirmed, &device, now)?;
+                }
                 links::void(conn, stored.id, &VOID_ON_PASSWORD_CHANGE)?;
                 throttle.clear_login_failures(conn, &stored.email)?;
                 activity::record(conn, stored.id, Event::PasswordReset, &device, now)?;

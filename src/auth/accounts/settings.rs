@@ -189,9 +189,10 @@ impl Accounts {
         let id = found.id;
         self.db
             .write(move |conn| {
-                user::set_email_verified(conn, id)?;
-                let operator = activity::operator();
-                activity::record(conn, id, Event::EmailConfirmed, &operator, unix_now())?;
+                if user::set_email_verified(conn, id)? {
+                    let operator = activity::operator();
+                    activity::record(conn, id, Event::EmailConfirmed, &operator, unix_now())?;
+                }
                 Ok(())
             })
             .await?;
@@ -219,8 +220,10 @@ impl Accounts {
     async fn remove_user(&self, id: i32) -> Result<(), Error> {
         self.db
             .write(move |conn| {
-                user::delete_user(conn, id)?;
-                activity::record_deletion(conn, id, unix_now())?;
+                // A deletion racing with another records one event.
+                if user::delete_user(conn, id)? {
+                    activity::record_deletion(conn, id, unix_now())?;
+                }
                 Ok(())
             })
             .await?;

@@ -112,7 +112,7 @@ pub async fn register(
     responses(
         (status = 200, description = "Logged in: the tokens of a new session", body = TokenPair),
         (status = 401, description = "`Invalid email or password`; for an account with two-factor on, `Two-factor code required` (with `two_factor_required`) without a code and `Invalid code` with a wrong one", body = LoginRefusal),
-        (status = 403, description = "The right password of an account that has not confirmed its address while `GATEHOUSE_REQUIRE_VERIFIED_EMAIL` is on; a new link is sent", body = Detail),
+        (status = 403, description = "The right password of an account the operator has disabled (`This account is disabled`), or of one that has not confirmed its address while `GATEHOUSE_REQUIRE_VERIFIED_EMAIL` is on (a new link is sent)", body = Detail),
         (status = 422, description = "`email` or `password` missing or not a string, `remember` not a boolean, `code` not a string", body = FieldErrors),
         (status = 429, description = "Too many failed logins for this email and client address, this email or this client address (the right password too)", body = Detail,
             headers(("Retry-After" = u64, description = "Seconds until the limit's window ends"))),
@@ -164,10 +164,11 @@ pub async fn login(
 )]
 pub async fn refresh(
     accounts: web::Data<Accounts>,
+    device: Device,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let RefreshRequest { refresh_token } = RefreshRequest::read(&body)?;
-    let issued = accounts.refresh(&refresh_token).await?;
+    let issued = accounts.refresh(&refresh_token, device).await?;
     Ok(token_answer(&accounts, issued))
 }
 
