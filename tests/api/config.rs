@@ -161,6 +161,7 @@ fn the_version_and_the_settings_are_in_the_help() {
         "GATEHOUSE_SMTP_URL",
         "GATEHOUSE_PUBLIC_URL",
         "GATEHOUSE_LOG_FORMAT",
+        "GATEHOUSE_ACTIVITY_RETENTION",
         "RUST_LOG",
     ] {
         assert!(
@@ -172,21 +173,76 @@ fn the_version_and_the_settings_are_in_the_help() {
 }
 
 #[test]
-fn the_help_lists_the_subcommands() {
+fn every_command_has_a_help_that_says_what_it_does() {
     let database = TestDatabase::create(&Backend::Sqlite);
-
-    let help = run_gatehouse(&database, &["--help"], &[]);
-
-    assert!(help.status.success(), "{help:#?}");
-    for subcommand in ["serve", "migrate", "purge-denylist"] {
+    let commands: [&[&str]; 21] = [
+        &["serve"],
+        &["migrate"],
+        &["purge-denylist"],
+        &["backup"],
+        &["audit"],
+        &["user"],
+        &["user", "create"],
+        &["user", "list"],
+        &["user", "show"],
+        &["user", "set-password"],
+        &["user", "disable"],
+        &["user", "enable"],
+        &["user", "delete"],
+        &["user", "confirm-email"],
+        &["user", "sessions"],
+        &["user", "end-session"],
+        &["user", "revoke-sessions"],
+        &["user", "reset-two-factor"],
+        &[],
+        &["help"],
+        &["user", "help"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        if !args.ends_with(&["help"]) {
+            args.push("--help");
+        }
+        let help = run_gatehouse(&database, &args, &[]);
+        assert!(help.status.success(), "{args:?}: {help:#?}");
+        let first = help.stdout.lines().next().unwrap_or_default();
+        // A sentence first, then the usage.
         assert!(
-            help.stdout
-                .lines()
-                .any(|line| line.trim_start().starts_with(subcommand)),
-            "{subcommand} missing from:\n{}",
+            first.len() > 10 && !first.starts_with("Usage"),
+            "{args:?} says nothing of what it does:\n{}",
             help.stdout
         );
+        assert!(help.stdout.contains("Usage: gatehouse"), "{args:?}");
     }
+    let top = run_gatehouse(&database, &["--help"], &[]).stdout;
+    for subcommand in [
+        "serve",
+        "migrate",
+        "purge-denylist",
+        "backup",
+        "user",
+        "audit",
+    ] {
+        assert!(
+            top.lines()
+                .any(|line| line.trim_start().starts_with(subcommand)),
+            "{subcommand} missing from:\n{top}"
+        );
+    }
+    let users = run_gatehouse(&database, &["user", "--help"], &[]).stdout;
+    for subcommand in &commands[6..18] {
+        assert!(
+            users
+                .lines()
+                .any(|line| line.trim_start().starts_with(subcommand[1])),
+            "{} missing from:\n{users}",
+            subcommand[1]
+        );
+    }
+    // A usage error: exit 2, one message on standard error.
+    let wrong = run_gatehouse(&database, &["user", "frobnicate"], &[]);
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:#?}");
+    assert!(wrong.stderr.contains("frobnicate"), "{wrong:#?}");
 }
 
 async fn unreadable_mail_settings_are_refused_at_start(backend: Backend) {
