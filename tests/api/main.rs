@@ -96,6 +96,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod methods;
+mod metrics;
 mod operator;
 mod outbox;
 mod password_reset;
