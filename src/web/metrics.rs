@@ -3,13 +3,17 @@
 //! them at `GET /metrics`. The core counts its own events with the
 //! `metrics` macros, which do nothing until [`install_recorder`] has run.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics::{
-    SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
     histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -45,6 +49,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// The `# HELP` line of every series.
 fn describe() {
     describe_counter!(
         "gatehouse_http_requests_total",
@@ -139,40 +144,80 @@ async fn scrape(
         .body(handle.render())
 }
 
+/// The request series of one route, as this thread holds them.
+struct RouteSeries {
+    duration: Histogram,
+    /// One counter per method and status seen here.
+    requests: Vec<(&'static str, StatusCode, Counter)>,
+}
+
+thread_local! {
+    // Handles by route, looked up in the registry once per thread and route
+    // instead of once per request (labels built, hashed and locked).
+    static SERIES: RefCell<HashMap<String, RouteSeries>> = RefCell::new(HashMap::new());
+}
+
 /// Counts an answered request and its duration.
 pub fn record_request<B>(res: &ServiceResponse<B>, elapsed: Duration) {
     let req = res.request();
     let route = route_label(req);
-    let status = SharedString::from(res.status().as_str().to_owned());
-    counter!(
-        "gatehouse_http_requests_total",
-        "method" => method_label(req.method().as_str()),
-        "route" => route.clone(),
-        "status" => status,
-    )
-    .increment(1);
-    histogram!("gatehouse_http_request_duration_seconds", "route" => route).record(elapsed);
+    let method = method_label(req.method().as_str());
+    let status = res.status();
+    SERIES.with_borrow_mut(|series| {
+        if !series.contains_key(route.as_ref()) {
+            let duration = histogram!(
+                "gatehouse_http_request_duration_seconds",
+                "route" => route.clone().into_owned(),
+            );
+            series.insert(
+                route.clone().into_owned(),
+                RouteSeries {
+                    duration,
+                    requests: Vec::new(),
+                },
+            );
+        }
+        let Some(route_series) = series.get_mut(route.as_ref()) else {
+            return;
+        };
+        route_series.duration.record(elapsed);
+        let known = route_series
+            .requests
+            .iter()
+            .position(|(m, s, _)| *m == method && *s == status);
+        let index = known.unwrap_or_else(|| {
+            let counter = counter!(
+                "gatehouse_http_requests_total",
+                "method" => method,
+                "route" => route.clone().into_owned(),
+                "status" => status.as_str().to_owned(),
+            );
+            route_series.requests.push((method, status, counter));
+            route_series.requests.len() - 1
+        });
+        route_series.requests[index].2.increment(1);
+    });
 }
 
 /// The route's template (`/me/sessions/{id}/end`), never the path a client
 /// sent; [`UNMATCHED`] for a request no route took.
-fn route_label(req: &HttpRequest) -> SharedString {
+fn route_label(req: &HttpRequest) -> Cow<'_, str> {
     if let Some(pattern) = req.app_data::<RoutePattern>() {
-        return SharedString::const_str(pattern.0);
+        return Cow::Borrowed(pattern.0);
     }
     let path = req.match_info();
     if !path.unprocessed().is_empty() {
-        return SharedString::const_str(UNMATCHED);
+        return Cow::Borrowed(UNMATCHED);
     }
     if path.segment_count() > 0 {
         // A route with parameters that names no pattern: look it up.
         return req
             .match_pattern()
-            .map_or(SharedString::const_str(UNMATCHED), SharedString::from);
+            .map_or(Cow::Borrowed(UNMATCHED), Cow::Owned);
     }
     // A route without parameters matched the whole (decoded) path, so the
     // path is its template.
-    SharedString::from(path.as_str().to_owned())
+    Cow::Borrowed(path.as_str())
 }
 
 /// The methods counted by name; any other is `other`.
