@@ -20,6 +20,7 @@ use crate::routes::{
     register, sessions, static_files, two_factor,
 };
 use crate::web::caller::remember_socket;
+use crate::web::metrics::{RecordRequests, install_recorder, keep_up, metrics_server};
 use crate::web::middleware::{
     AllowedHosts, BODY_LIMIT, RoutePattern, framework_errors, request_span, screen_request,
     security_headers,
@@ -43,6 +44,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind[..])
             .with_context(|| format!("binding {:?}", settings.bind))?;
         let address = listener.local_addr()?;
+        // Recording starts before anything can be counted.
+        let metrics = match &settings.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(&bind[..])
+                    .with_context(|| format!("binding GATEHOUSE_METRICS_BIND {bind:?}"))?;
+                Some((listener, install_recorder()?))
+            }
+            None => None,
+        };
+        let record_requests = RecordRequests(metrics.is_some());
         let mailer = Mailer::new(&settings.mail)?;
         let link_base = settings.mail.link_base(address);
         if settings.mail.public_url.is_none() && !address.ip().is_loopback() {
@@ -76,6 +87,7 @@ impl Application {
         let connections_per_worker = connection_budget(settings.db_pool_size, workers);
         let purging = accounts.clone();
         let sending = accounts.clone();
+        let measured = accounts.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(accounts.clone())
@@ -88,6 +100,7 @@ impl Application {
                 .app_data(query_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(allowed_hosts.clone())
+                .app_data(record_requests)
                 .wrap(from_fn(screen_request))
                 .wrap(from_fn(framework_errors))
                 .wrap(session_middleware(session_key.clone(), secure))
@@ -166,6 +179,12 @@ impl Application {
         actix_web::rt::spawn(purge_periodically(purging));
         tracing::info!(mail = %mailer.describe(), links = %link_base, "sending mail");
         actix_web::rt::spawn(async move { sending.send_mail(mailer, link_base).await });
+        if let Some((listener, handle)) = metrics {
+            let metrics_address = listener.local_addr()?;
+            actix_web::rt::spawn(keep_up(handle.clone()));
+            actix_web::rt::spawn(metrics_server(listener, handle, measured)?);
+            tracing::info!("metrics on http://{metrics_address}/metrics");
+        }
         tracing::info!(
             backend = settings.database_url.backend_name(),
             database = %settings.database_url,

@@ -282,6 +282,9 @@ impl Accounts {
                 })
             })
             .await;
+        if created.is_ok() {
+            metrics::counter!("gatehouse_registrations_total").increment(1);
+        }
         if created.is_ok() && !confirmed {
             self.mail_queued.notify_one();
         }
@@ -343,6 +346,14 @@ impl Accounts {
     /// work. Then unknown or invalid email and wrong password take the same
     /// path: one bcrypt verification, `InvalidCredentials`.
     pub async fn log_in(&self, credentials: Credentials, client: Client) -> Result<Issued, Error> {
+        counted_login(self.check_password(credentials, client).await)
+    }
+
+    async fn check_password(
+        &self,
+        credentials: Credentials,
+        client: Client,
+    ) -> Result<Issued, Error> {
         let password = Password::for_login(&credentials.password);
         // An address that breaks the email rules has no account (and may hold
         // what a database cannot store, such as NUL): nothing is looked up,
@@ -623,7 +634,10 @@ impl Accounts {
             })
             .await?;
         match outcome {
-            Outcome::Rotated(user, started) => self.issue(user, started),
+            Outcome::Rotated(user, started) => {
+                metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
+                self.issue(user, started)
+            }
             Outcome::Reused(id) => {
                 self.cache.forget_session(&id);
                 tracing::warn!("a spent refresh token was presented again; its session has ended");
@@ -661,6 +675,7 @@ impl Accounts {
             .tokens
             .issue(user.id, user.token_version, &sid, unix_now())
             .map_err(Error::internal)?;
+        metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
         let (user, claims) = (Arc::new(user), Arc::new(claims));
         let generation = self.cache.generation();
         self.cache
@@ -916,6 +931,53 @@ impl Accounts {
             .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
             .await
     }
+
+    /// What waits and what is busy right now. The connections are read
+    /// before the outbox is counted, which takes one.
+    pub async fn workload(&self) -> Workload {
+        let hashes_waiting = self.hash_pool.waiting();
+        let connections_in_use = self.db.connections_in_use();
+        let emails_waiting = self
+            .db
+            .run(|conn| Ok(crate::models::outbox::waiting(conn)?))
+            .await
+            .ok();
+        Workload {
+            hashes_waiting,
+            connections_in_use,
+            emails_waiting,
+        }
+    }
+}
+
+/// A moment's load, for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    /// Password hashes waiting for a hashing thread.
+    pub hashes_waiting: usize,
+    /// Database connections of this process taken.
+    pub connections_in_use: u32,
+    /// Emails in the outbox (every instance's); `None` when the database
+    /// does not answer.
+    pub emails_waiting: Option<i64>,
+}
+
+/// Counts a login attempt (a password, or the code of a pending login) in
+/// `gatehouse_logins_total` under its outcome.
+fn counted_login(result: Result<Issued, Error>) -> Result<Issued, Error> {
+    let outcome = match &result {
+        Ok(_) => "succeeded",
+        Err(Error::InvalidCredentials | Error::InvalidCode) => "failed",
+        Err(Error::TooManyRequests { .. }) => "throttled",
+        Err(Error::TwoFactorRequired { .. }) => "two_factor_required",
+        Err(Error::EmailNotConfirmed) => "unconfirmed",
+        Err(Error::AccountDisabled) => "disabled",
+        Err(Error::PendingLoginExpired) => "expired",
+        Err(Error::Overloaded) => "overloaded",
+        Err(_) => "error",
+    };
+    metrics::counter!("gatehouse_logins_total", "outcome" => outcome).increment(1);
+    result
 }
 
 /// Where a checked password leads.

@@ -28,6 +28,12 @@ impl Database {
         self.operations.load(Ordering::Relaxed)
     }
 
+    /// How many of the pool's connections are taken now.
+    pub fn connections_in_use(&self) -> u32 {
+        let state = self.pool.state();
+        state.connections.saturating_sub(state.idle_connections)
+    }
+
     /// Runs `work` with a connection; no connection free within the pool's
     /// timeout is `Error::Unavailable`.
     pub async fn run<T, F>(&self, work: F) -> Result<T, Error>

@@ -3,9 +3,11 @@
 //! bounded queue, so that a storm past its depth gets 503 instead of piling
 //! up work nobody waits for any more.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Instant;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::{Error, Presence};
@@ -15,6 +17,8 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct HashPool {
     queue: SyncSender<Job>,
     hasher: Arc<PasswordHasher>,
+    /// Jobs queued and not yet taken by a thread.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl HashPool {
@@ -35,11 +39,17 @@ impl HashPool {
         Self {
             queue,
             hasher: Arc::new(hasher),
+            waiting: Arc::default(),
         }
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    /// How many jobs wait for a thread now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Runs `job` with the hasher on the pool, inside the caller's tracing
@@ -55,7 +65,10 @@ impl HashPool {
         let hasher = Arc::clone(&self.hasher);
         let span = tracing::Span::current();
         let presence = presence.clone();
+        let (waiting, queued) = (Arc::clone(&self.waiting), Instant::now());
         let job: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            metrics::histogram!("gatehouse_hash_wait_seconds").record(queued.elapsed());
             // A caller that has gone (its client disconnected) waits for
             // nothing: its job is dropped, not run.
             if answer.is_closed() || presence.is_gone() {
@@ -66,7 +79,13 @@ impl HashPool {
             let _entered = span.enter();
             let _ = answer.send(job(&hasher));
         });
-        match self.queue.try_send(job) {
+        // Counted before it is sent: a thread may take it at once.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = self.queue.try_send(job);
+        if sent.is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(Error::Overloaded),
             Err(TrySendError::Disconnected(_)) => {
@@ -181,12 +200,15 @@ mod tests {
             async move { pool.run(&Presence::default(), |_| 1).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.waiting(), 1);
         assert!(matches!(
             pool.run(&Presence::default(), |_| 2).await,
             Err(Error::Overloaded)
         ));
+        assert_eq!(pool.waiting(), 1, "a refused job is not counted");
         gate.wait();
         assert!(busy.await.is_ok());
         assert_eq!(queued.await.ok().and_then(Result::ok), Some(1));
+        assert_eq!(pool.waiting(), 0);
     }
 }

@@ -44,18 +44,23 @@ impl LoginAttempt {
         self.exempt_from_email_limit = true;
     }
 
-    fn keys(&self, limits: RateLimits) -> impl Iterator<Item = (&str, Limit)> {
+    /// Each counter of the attempt, with its limit and the limit's name.
+    fn keys(&self, limits: RateLimits) -> impl Iterator<Item = (&str, Limit, &'static str)> {
         let email = self
             .email_key
             .as_deref()
             .filter(|_| !self.exempt_from_email_limit);
         [
-            (self.pair_key.as_deref(), limits.login_pair),
-            (email, limits.login_email),
-            (Some(self.address_key.as_str()), limits.login_address),
+            (self.pair_key.as_deref(), limits.login_pair, "login_pair"),
+            (email, limits.login_email, "login_email"),
+            (
+                Some(self.address_key.as_str()),
+                limits.login_address,
+                "login_address",
+            ),
         ]
         .into_iter()
-        .filter_map(|(key, limit)| key.map(|key| (key, limit)))
+        .filter_map(|(key, limit, name)| key.map(|key| (key, limit, name)))
     }
 }
 
@@ -89,11 +94,8 @@ impl Throttle {
         let Some(limits) = self.limits else {
             return Ok(());
         };
-        for (key, limit) in attempt.keys(limits) {
-            let counter = rate_limit::hit(conn, key, window_secs(limit), now).map_err(closed)?;
-            if counter.count > max(limit) {
-                return Err(too_many(counter.reset_at, now));
-            }
+        for (key, limit, name) in attempt.keys(limits) {
+            count(conn, key, limit, name, now)?;
         }
         Ok(())
     }
@@ -110,7 +112,7 @@ impl Throttle {
         let Some(limits) = self.limits else {
             return Ok(());
         };
-        for (key, _) in attempt.keys(limits) {
+        for (key, ..) in attempt.keys(limits) {
             if Some(key) == attempt.pair_key.as_deref() {
                 rate_limit::reset(conn, key)?;
             } else {
@@ -133,7 +135,7 @@ impl Throttle {
         let Some(limits) = self.limits else {
             return Ok(());
         };
-        for (key, _) in attempt.keys(limits) {
+        for (key, ..) in attempt.keys(limits) {
             rate_limit::take_back(conn, key, now)?;
         }
         Ok(())
@@ -141,6 +143,7 @@ impl Throttle {
 
     /// The refusal for an attempt whose counts could not be written.
     pub fn closed(&self) -> Error {
+        metrics::counter!("gatehouse_throttled_total", "limit" => "fail_closed").increment(1);
         too_many_for(CLOSED_RETRY_SECS)
     }
 
@@ -158,6 +161,7 @@ impl Throttle {
                 conn,
                 &format!("register:{}", client.key()),
                 limits.register,
+                "register",
                 now,
             ),
             None => Ok(()),
@@ -173,7 +177,13 @@ impl Throttle {
         now: i64,
     ) -> Result<(), Error> {
         match self.limits {
-            Some(_) => count(conn, &format!("forgot:{}", client.key()), FORGOT_LIMIT, now),
+            Some(_) => count(
+                conn,
+                &format!("forgot:{}", client.key()),
+                FORGOT_LIMIT,
+                "forgot",
+                now,
+            ),
             None => Ok(()),
         }
     }
@@ -187,7 +197,13 @@ impl Throttle {
         now: i64,
     ) -> Result<(), Error> {
         match self.limits {
-            Some(_) => count(conn, &format!("resend:{user_id}"), RESEND_LIMIT, now),
+            Some(_) => count(
+                conn,
+                &format!("resend:{user_id}"),
+                RESEND_LIMIT,
+                "resend",
+                now,
+            ),
             None => Ok(()),
         }
     }
@@ -205,7 +221,11 @@ impl Throttle {
         };
         let key = format!("reset-mail:{user_id}");
         let counter = rate_limit::hit(conn, &key, window_secs(limits.reset_mail), now)?;
-        Ok(counter.count <= max(limits.reset_mail))
+        let allowed = counter.count <= max(limits.reset_mail);
+        if !allowed {
+            metrics::counter!("gatehouse_throttled_total", "limit" => "reset_mail").increment(1);
+        }
+        Ok(allowed)
     }
 
     /// Forgets the failed logins counted against `email`, from anywhere
@@ -223,10 +243,18 @@ impl Throttle {
     }
 }
 
-/// Counts one event for `key` and refuses it past `limit`.
-fn count(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> Result<(), Error> {
+/// Counts one event for `key` and refuses it past `limit` (counted in
+/// `gatehouse_throttled_total` under `name`).
+fn count(
+    conn: &mut AnyConnection,
+    key: &str,
+    limit: Limit,
+    name: &'static str,
+    now: i64,
+) -> Result<(), Error> {
     let counter = rate_limit::hit(conn, key, window_secs(limit), now).map_err(closed)?;
     if counter.count > max(limit) {
+        metrics::counter!("gatehouse_throttled_total", "limit" => name).increment(1);
         return Err(too_many(counter.reset_at, now));
     }
     Ok(())
@@ -236,6 +264,7 @@ fn count(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> Result<
 /// in the log.
 fn closed(error: diesel::result::Error) -> Error {
     tracing::error!(%error, "cannot write a rate-limit counter; refusing the attempt");
+    metrics::counter!("gatehouse_throttled_total", "limit" => "fail_closed").increment(1);
     too_many_for(CLOSED_RETRY_SECS)
 }
 
@@ -283,7 +312,7 @@ mod tests {
             .expect("defaults")
             .rate_limits;
         let attempt = LoginAttempt::new(None, Client::default());
-        let keys: Vec<_> = attempt.keys(limits).map(|(key, _)| key).collect();
+        let keys: Vec<_> = attempt.keys(limits).map(|(key, ..)| key).collect();
         assert_eq!(keys, [attempt.address_key.as_str()]);
     }
 
@@ -295,7 +324,7 @@ mod tests {
         let mut attempt = LoginAttempt::new(Some("a@b.c"), Client::default());
         assert_eq!(attempt.keys(limits).count(), 3);
         attempt.exempt_from_email_limit();
-        let keys: Vec<_> = attempt.keys(limits).map(|(key, _)| key).collect();
+        let keys: Vec<_> = attempt.keys(limits).map(|(key, ..)| key).collect();
         assert!(
             !keys.iter().any(|key| key.starts_with("login-email:")),
             "{keys:?}"

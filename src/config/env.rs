@@ -80,6 +80,7 @@ pub fn duration(raw: &str) -> Option<Duration> {
 /// Every `GATEHOUSE_*` variable gatehouse reads.
 pub const KNOWN: &[&str] = &[
     "GATEHOUSE_BIND",
+    "GATEHOUSE_METRICS_BIND",
     "GATEHOUSE_SECRET",
     "GATEHOUSE_SECRET_FILE",
     "GATEHOUSE_TOKEN_TTL",

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `DATABASE_URL` | `sqlite://gatehouse.db` |
 //! | `GATEHOUSE_BIND` | `127.0.0.1:8080` (a host name works too) |
+//! | `GATEHOUSE_METRICS_BIND` | unset: no metrics; `HOST:PORT` serves Prometheus text at `/metrics` |
 //! | `GATEHOUSE_SECRET` | generated once, kept in the database |
 //! | `GATEHOUSE_SECRET_FILE` | unset: a file holding the secret instead |
 //! | `GATEHOUSE_TOKEN_TTL` | `15m` |
@@ -172,6 +173,9 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// The addresses `GATEHOUSE_BIND` resolved to, in order.
     pub bind: Vec<SocketAddr>,
+    /// Where `/metrics` is served (`GATEHOUSE_METRICS_BIND`, resolved like
+    /// `bind`); `None`: nowhere, and nothing is recorded.
+    pub metrics_bind: Option<Vec<SocketAddr>>,
     pub secret: Option<Secret>,
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
@@ -268,6 +272,9 @@ impl Settings {
         )?;
         let default_bind = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
         let bind = env.parsed("GATEHOUSE_BIND", default_bind, resolve_bind)?;
+        let metrics_bind = env.parsed("GATEHOUSE_METRICS_BIND", None, |raw| {
+            resolve_bind(raw).map(Some)
+        })?;
         let secret = read_secret(&env)?;
         let token_ttl = env.parsed("GATEHOUSE_TOKEN_TTL", Duration::from_secs(15 * 60), |raw| {
             duration(raw)
@@ -344,6 +351,7 @@ impl Settings {
         Ok(Self {
             database_url,
             bind,
+            metrics_bind,
             secret,
             token_ttl,
             bcrypt_cost,
@@ -474,6 +482,7 @@ mod tests {
         let s = settings(&[]).expect("defaults are valid");
         assert_eq!(s.database_url, DatabaseUrl::Sqlite("gatehouse.db".into()));
         assert_eq!(s.bind, ["127.0.0.1:8080".parse().expect("address")]);
+        assert!(s.metrics_bind.is_none());
         assert!(s.secret.is_none());
         assert_eq!(s.token_ttl, Duration::from_secs(900));
         assert_eq!(s.bcrypt_cost, 12);
@@ -569,6 +578,17 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_address_is_read_like_the_bind_address() {
+        let s = settings(&[("GATEHOUSE_METRICS_BIND", "127.0.0.1:9090")]).expect("valid");
+        assert_eq!(
+            s.metrics_bind,
+            Some(vec!["127.0.0.1:9090".parse().expect("address")])
+        );
+        let err = settings(&[("GATEHOUSE_METRICS_BIND", "localhost")]).expect_err("no port");
+        assert_eq!(err.variable, "GATEHOUSE_METRICS_BIND");
+    }
+
+    #[test]
     fn the_secret_may_come_from_a_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("secret");
@@ -656,6 +676,7 @@ mod tests {
     fn each_bad_value_names_its_variable() {
         for (name, value) in [
             ("GATEHOUSE_BIND", "nonsense"),
+            ("GATEHOUSE_METRICS_BIND", "9090"),
             ("GATEHOUSE_TOKEN_TTL", "forever"),
             ("GATEHOUSE_BCRYPT_COST", "3"),
             ("GATEHOUSE_BCRYPT_COST", "32"),

@@ -22,6 +22,7 @@ use crate::telemetry::next_request_id;
 use crate::web::caller::{RenewedToken, TrustedProxies};
 use crate::web::cookies::{AUTH_COOKIE, AuthCookies};
 use crate::web::error::{ApiError, AppError, Detail, error_page, heading};
+use crate::web::metrics::{RecordRequests, record_request};
 
 /// The largest request body accepted, for forms and JSON alike.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -32,7 +33,8 @@ fn is_api(path: &str) -> bool {
 
 /// One span per request, carrying its id, method, route, client address
 /// and (once authenticated) user id; every line logged while serving it,
-/// on any thread, carries them. Ends with one line: status and latency.
+/// on any thread, carries them. Ends with one line: status and latency,
+/// and, when metrics are on, the request's count and duration.
 pub async fn request_span(
     proxies: web::Data<TrustedProxies>,
     req: ServiceRequest,
@@ -61,13 +63,20 @@ pub async fn request_span(
         .app_data::<RoutePattern>()
         .map_or_else(|| routed.path(), |pattern| pattern.0);
     span.record("route", tracing::field::display(route));
+    let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
-            latency_ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            latency_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
             "request"
         );
     });
+    if routed
+        .app_data::<RecordRequests>()
+        .is_some_and(|record| record.0)
+    {
+        record_request(&res, elapsed);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);

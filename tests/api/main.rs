@@ -97,6 +97,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod methods;
+mod metrics;
 mod nginx;
 mod openapi;
 mod operator;

@@ -95,17 +95,22 @@ impl Accounts {
             Ok(Prepared::Send(email)) => mailer.send(&email).await.map(Some),
             Ok(Prepared::Nothing(why)) => {
                 tracing::info!("nothing to send: {why}");
+                metrics::counter!("gatehouse_emails_total", "outcome" => "skipped").increment(1);
                 Ok(None)
             }
             Err(error) => {
                 // The lease runs out and the message is tried again.
                 tracing::warn!(error = format!("{error:#}"), "cannot prepare an email");
+                metrics::counter!("gatehouse_emails_total", "outcome" => "deferred").increment(1);
                 return;
             }
         };
         let age = unix_now() - message.created_at;
         let settled = match outcome {
             Ok(sent) => {
+                if sent.is_some() {
+                    metrics::counter!("gatehouse_emails_total", "outcome" => "sent").increment(1);
+                }
                 match sent {
                     Some(Sent::File(path)) => {
                         tracing::info!("wrote an email to {}", path.display());
@@ -122,6 +127,8 @@ impl Accounts {
             Err(error) => {
                 match schedule::retry_delay(message.attempts, age).filter(|_| !error.permanent) {
                     Some(delay) => {
+                        metrics::counter!("gatehouse_emails_total", "outcome" => "deferred")
+                            .increment(1);
                         tracing::warn!(
                             attempts = message.attempts,
                             reason = %error,
@@ -135,6 +142,8 @@ impl Accounts {
                             .await
                     }
                     None => {
+                        metrics::counter!("gatehouse_emails_total", "outcome" => "failed")
+                            .increment(1);
                         tracing::error!(
                             attempts = message.attempts,
                             reason = %error,

@@ -2,7 +2,10 @@
 //! secret, the second step of a login, turning it off, new recovery codes,
 //! and the operator's reset.
 
-use super::{Accounts, Authenticated, Issued, end_sessions_in, end_sessions_with_notice, unix_now};
+use super::{
+    Accounts, Authenticated, Issued, counted_login, end_sessions_in, end_sessions_with_notice,
+    unix_now,
+};
 use crate::auth::activity::{self, Event};
 use crate::auth::outbox::{self, Kind};
 use crate::auth::sessions::{self, Device};
@@ -276,6 +279,15 @@ impl Accounts {
         code: &str,
         device: Device,
     ) -> Result<Issued, Error> {
+        counted_login(self.check_pending_code(pending, code, device).await)
+    }
+
+    async fn check_pending_code(
+        &self,
+        pending: &PendingLogin,
+        code: &str,
+        device: Device,
+    ) -> Result<Issued, Error> {
         if pending.expires_at <= unix_now() {
             return Err(Error::PendingLoginExpired);
         }
@@ -327,9 +339,13 @@ impl Accounts {
                 }
                 self.issue(account, started)
             }
-            Err(true) => Err(Error::TooManyRequests {
-                retry_after: u64::try_from(PENDING_SECS).unwrap_or(300),
-            }),
+            Err(true) => {
+                metrics::counter!("gatehouse_throttled_total", "limit" => "two_factor_code")
+                    .increment(1);
+                Err(Error::TooManyRequests {
+                    retry_after: u64::try_from(PENDING_SECS).unwrap_or(300),
+                })
+            }
             Err(false) => Err(Error::InvalidCode),
         }
     }

@@ -433,7 +433,12 @@ fn drain_stderr(pipe: Option<ChildStderr>, logs: Arc<Mutex<String>>) {
 
 /// The address a server's `listening on http://…` line names.
 pub fn listening_address(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("listening on ")?;
+    url_after(line, "listening on ")
+}
+
+/// The `http://` URL that follows `marker` in a log line.
+fn url_after(line: &str, marker: &str) -> Option<String> {
+    let (_, rest) = line.split_once(marker)?;
     // The URL ends where a character no URL of ours has begins (a space,
     // or a quote in a JSON log line).
     let end = rest
@@ -490,6 +495,14 @@ impl TestApp {
     /// Everything the server printed so far, stdout and stderr.
     pub fn logs(&self) -> String {
         lock(&self.logs).clone()
+    }
+
+    /// The URL of the metrics page (`GATEHOUSE_METRICS_BIND`), as the
+    /// server logged it before it logged its own address.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.logs()
+            .lines()
+            .find_map(|line| url_after(line, "metrics on "))
     }
 
     /// Waits until the server's log has a line containing `needle`;
