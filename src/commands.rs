@@ -69,9 +69,10 @@ pub async fn audit(
     settings: &Settings,
     email: Option<&str>,
     since: Option<std::time::Duration>,
-) -> anyhow::Result<Option<Vec<Recorded>>> {
+    each: impl FnMut(Vec<Recorded>),
+) -> anyhow::Result<bool> {
     let since = since.map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    Ok(open(settings).await?.audit(email, since).await?)
+    Ok(open(settings).await?.audit(email, since, each).await?)
 }
 
 /// `gatehouse purge-denylist`: returns how many denylist rows went.

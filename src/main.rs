@@ -101,15 +101,24 @@ fn main() -> ExitCode {
                 }
             }
             Command::Audit { user, since, json } => {
-                match commands::audit(&settings, user.as_deref(), since).await? {
-                    Some(events) => {
-                        print_events(&events, json);
-                        Ok(())
+                let mut header = !json;
+                let found = commands::audit(&settings, user.as_deref(), since, |events| {
+                    if std::mem::take(&mut header) {
+                        println!(
+                            "{:<20}  {:<24}  {:>7}  {:<15}  DEVICE",
+                            "AT", "EVENT", "USER", "IP"
+                        );
                     }
-                    None => Err(anyhow::anyhow!(
+                    print_events(&events, json);
+                })
+                .await?;
+                if found {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
                         "no user has the email {}",
                         user.unwrap_or_default()
-                    )),
+                    ))
                 }
             }
             Command::User {
@@ -217,7 +226,8 @@ fn on_user(found: anyhow::Result<bool>, email: &str, done: &str) -> anyhow::Resu
     }
 }
 
-/// Events as a table, or as JSON lines.
+/// Events as table rows (the caller prints the header once), or as JSON
+/// lines.
 fn print_events(events: &[Recorded], json: bool) {
     if json {
         for e in events {
@@ -232,10 +242,6 @@ fn print_events(events: &[Recorded], json: bool) {
         }
         return;
     }
-    println!(
-        "{:<20}  {:<24}  {:>7}  {:<15}  DEVICE",
-        "AT", "EVENT", "USER", "IP"
-    );
     for e in events {
         println!(
             "{:<20}  {:<24}  {:>7}  {:<15}  {}",

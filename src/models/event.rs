@@ -8,6 +8,7 @@ use crate::schema::events;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
+    pub id: i64,
     pub user_id: i32,
     /// Unix seconds.
     pub at: i64,
@@ -43,19 +44,33 @@ pub fn newest_of(conn: &mut AnyConnection, user_id: i32, limit: i64) -> QueryRes
         .load(conn)
 }
 
-/// Events since `since` (Unix seconds), of one account or all, oldest first.
-pub fn since(
+/// Where a page of events ends: its last event's time and id.
+pub type Cursor = (i64, i64);
+
+/// Up to `limit` events since `since` (Unix seconds) and after `after`, of
+/// one account or all, oldest first.
+pub fn page_since(
     conn: &mut AnyConnection,
     user_id: Option<i32>,
     since: i64,
+    after: Option<Cursor>,
+    limit: i64,
 ) -> QueryResult<Vec<EventRow>> {
     let mut query = events::table
         .filter(events::at.ge(since))
         .order((events::at.asc(), events::id.asc()))
+        .limit(limit)
         .select(EventRow::as_select())
         .into_boxed();
     if let Some(user_id) = user_id {
         query = query.filter(events::user_id.eq(user_id));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            events::at
+                .gt(at)
+                .or(events::at.eq(at).and(events::id.gt(id))),
+        );
     }
     query.load(conn)
 }

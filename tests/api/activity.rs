@@ -24,6 +24,7 @@ backend_tests!(
     sessions_ended_by_their_owner_or_the_operator_are_recorded_once_each,
     a_spent_refresh_token_presented_again_records_the_ended_session,
     a_new_confirmation_link_on_request_is_recorded,
+    audit_reads_a_long_log_in_order_and_whole,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -423,16 +424,7 @@ async fn events_past_the_retention_are_purged(backend: Backend) {
 
 /// Moves every event `secs` into the past, straight in the database.
 fn age_events(app: &TestApp, secs: i64) {
-    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
-    let sql = format!("UPDATE events SET at = at - {secs}");
-    if app.database.is_postgres() {
-        let mut conn = PgConnection::establish(&app.database.url).expect("connect");
-        diesel::sql_query(sql).execute(&mut conn).expect("update");
-    } else {
-        let path = app.database.url.trim_start_matches("sqlite://");
-        let mut conn = SqliteConnection::establish(path).expect("open");
-        diesel::sql_query(sql).execute(&mut conn).expect("update");
-    }
+    run_sql(app, &format!("UPDATE events SET at = at - {secs}"));
 }
 
 async fn a_failed_login_for_an_unknown_email_is_logged_but_not_stored(backend: Backend) {
@@ -556,4 +548,52 @@ async fn a_new_confirmation_link_on_request_is_recorded(backend: Backend) {
         .expect("POST /api/me/verify-email");
     assert_eq!(resent.status(), StatusCode::ACCEPTED);
     assert_eq!(count(&app, &owner.user.email, "email.confirmation_sent"), 2);
+}
+
+async fn audit_reads_a_long_log_in_order_and_whole(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register_user().await;
+    // 2,500 older events of the user (id 1, the first account), seven to a
+    // second, straight in the database: more than one batch of the
+    // command's reads.
+    let insert = if app.database.is_postgres() {
+        "INSERT INTO events (user_id, at, event, ip, device) \
+         SELECT 1, CAST(extract(epoch FROM now()) AS BIGINT) - 3000 + n / 7, 'login.failed', \
+         '192.0.2.' || (n % 200), 'Device ' || n FROM generate_series(1, 2500) AS n"
+    } else {
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 2500) \
+         INSERT INTO events (user_id, at, event, ip, device) \
+         SELECT 1, CAST(strftime('%s', 'now') AS INTEGER) - 3000 + n / 7, 'login.failed', \
+         '192.0.2.' || (n % 200), 'Device ' || n FROM seq"
+    };
+    run_sql(&app, insert);
+    let events = audit(&app, &["--user", &user.email]);
+    assert_eq!(events.len(), 2502);
+    let devices: Vec<String> = events[..2500]
+        .iter()
+        .map(|e| e["device"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (1..=2500).map(|n| format!("Device {n}")).collect();
+    assert_eq!(devices, expected, "oldest first, none twice, none left out");
+    assert_eq!(events[2500]["event"], "account.created");
+    let table = run_gatehouse(&app.database, &["audit"], &[]);
+    assert!(table.status.success(), "{table:?}");
+    assert_eq!(table.stdout.lines().count(), 2503, "one header");
+}
+
+/// Runs one statement straight in the test's database.
+fn run_sql(app: &TestApp, sql: &str) {
+    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+    if app.database.is_postgres() {
+        let mut conn = PgConnection::establish(&app.database.url).expect("connect");
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .expect("statement");
+    } else {
+        let path = app.database.url.trim_start_matches("sqlite://");
+        let mut conn = SqliteConnection::establish(path).expect("open");
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .expect("statement");
+    }
 }

@@ -4,11 +4,12 @@
 use crate::auth::activity::Recorded;
 use crate::auth::token::unix_now;
 use crate::auth::{Accounts, Error};
-use crate::domain::Email;
-use crate::models::{event, user};
+use crate::models::event;
 
 /// Events an account's activity page shows.
 pub const PAGE_EVENTS: i64 = 50;
+/// Events `gatehouse audit` reads at a time.
+const AUDIT_BATCH: i64 = 1000;
 
 impl Accounts {
     /// How long events are kept, in seconds.
@@ -25,29 +26,36 @@ impl Accounts {
         Ok(rows.into_iter().map(Recorded::from).collect())
     }
 
-    /// Events of the last `since_secs` seconds, oldest first: of the
-    /// account with `email` (any case), or of every account. `None` when no
-    /// account has that email.
+    /// Hands `each` the events of the last `since_secs` seconds, oldest
+    /// first, a batch at a time (a long log is never held whole): of the
+    /// account with `email` (any case), or of every account. `false` when
+    /// no account has that email.
     pub async fn audit(
         &self,
         email: Option<&str>,
         since_secs: i64,
-    ) -> Result<Option<Vec<Recorded>>, Error> {
-        let email = email.map(Email::normalize);
+        mut each: impl FnMut(Vec<Recorded>),
+    ) -> Result<bool, Error> {
+        let user_id = match email {
+            Some(email) => match self.find_user(email).await? {
+                Some(user) => Some(user.id),
+                None => return Ok(false),
+            },
+            None => None,
+        };
         let since = unix_now().saturating_sub(since_secs);
-        let rows = self
-            .db
-            .run(move |conn| {
-                let user_id = match email {
-                    Some(email) => match user::find_user_by_email(conn, &email)? {
-                        Some(user) => Some(user.id),
-                        None => return Ok(None),
-                    },
-                    None => None,
-                };
-                Ok(Some(event::since(conn, user_id, since)?))
-            })
-            .await?;
-        Ok(rows.map(|rows| rows.into_iter().map(Recorded::from).collect()))
+        let mut after = None;
+        loop {
+            let rows = self
+                .db
+                .run(move |conn| Ok(event::page_since(conn, user_id, since, after, AUDIT_BATCH)?))
+                .await?;
+            let full = rows.len() == usize::try_from(AUDIT_BATCH).unwrap_or(usize::MAX);
+            after = rows.last().map(|row| (row.at, row.id));
+            each(rows.into_iter().map(Recorded::from).collect());
+            if !full {
+                return Ok(true);
+            }
+        }
     }
 }
