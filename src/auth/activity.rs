@@ -118,16 +118,7 @@ impl Event {
 }
 
 /// An event as it is listed: the page and `gatehouse audit`.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub user_id: i32,
-    /// Unix seconds.
-    pub at: i64,
-    /// The stored name (`login.succeeded`).
-    pub event: String,
-    pub ip: String,
-    pub device: String,
-}
+pub type Recorded = EventRow;
 
 impl Recorded {
     /// The event in words ("Logged in"); its name when it is not one this
@@ -142,18 +133,6 @@ impl Recorded {
     /// The time in RFC 3339, UTC.
     pub fn at_rfc3339(&self) -> String {
         rfc3339(self.at)
-    }
-}
-
-impl From<EventRow> for Recorded {
-    fn from(row: EventRow) -> Self {
-        Self {
-            user_id: row.user_id,
-            at: row.at,
-            event: row.event,
-            ip: row.ip,
-            device: row.device,
-        }
     }
 }
 
@@ -174,14 +153,28 @@ pub fn record(
     device: &Device,
     now: i64,
 ) -> diesel::QueryResult<()> {
+    let (ip, device) = (device.client.to_string(), describe(device));
+    record_as(conn, user_id, event, &ip, &device, now)
+}
+
+/// Records `event` with an address and device described already (as a
+/// queued message keeps them), at `at`.
+pub fn record_as(
+    conn: &mut AnyConnection,
+    user_id: i32,
+    event: Event,
+    ip: &str,
+    device: &str,
+    at: i64,
+) -> diesel::QueryResult<()> {
     event::insert(
         conn,
         &NewEvent {
             user_id,
-            at: now,
+            at,
             event: event.name(),
-            ip: &device.client.to_string(),
-            device: &describe(device),
+            ip,
+            device,
         },
     )
 }

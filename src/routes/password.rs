@@ -1,6 +1,6 @@
 //! The password pages: forgotten, reset by link, changed while logged in.
 
-use crate::auth::Device;
+use crate::auth::{Device, Presence};
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -210,7 +210,7 @@ pub async fn change(
     device: Device,
     session: Session,
     PageUser(auth): PageUser,
-    Remote(_, presence, _): Remote,
+    presence: Presence,
     Form(form): Form<ChangeForm>,
 ) -> Result<HttpResponse, AppError> {
     session::verify_form(&req, &session, form.csrf_token.as_deref())?;

@@ -191,6 +191,16 @@ impl FromRequest for Remote {
     }
 }
 
+/// Whether the client still waits for the answer.
+impl FromRequest for Presence {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(presence(req)))
+    }
+}
+
 /// Where a request comes from, for the account's activity log.
 impl FromRequest for Device {
     type Error = AppError;

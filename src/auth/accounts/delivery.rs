@@ -9,12 +9,11 @@ use tracing::Instrument;
 
 use super::{Accounts, unix_now};
 use crate::auth::Error;
-use crate::auth::activity::Event;
+use crate::auth::activity::{self, Event};
 use crate::auth::links::{self, Purpose};
 use crate::auth::outbox::Kind;
 use crate::db::AnyConnection;
 use crate::mail::{Email, Letter, LinkPurpose, Mailer, Notice, Sent, schedule};
-use crate::models::event::{self, NewEvent};
 use crate::models::outbox::{self, Queued};
 use crate::models::user;
 
@@ -234,15 +233,13 @@ fn prepare(
                         "the account's reset emails are past the limit",
                     ));
                 }
-                event::insert(
+                activity::record_as(
                     conn,
-                    &NewEvent {
-                        user_id: account.id,
-                        at: message.created_at,
-                        event: Event::PasswordResetRequested.name(),
-                        ip: message.client_ip.as_deref().unwrap_or_default(),
-                        device: message.device.as_deref().unwrap_or_default(),
-                    },
+                    account.id,
+                    Event::PasswordResetRequested,
+                    message.client_ip.as_deref().unwrap_or_default(),
+                    message.device.as_deref().unwrap_or_default(),
+                    message.created_at,
                 )?;
             }
             letter(conn, Purpose::ResetPassword, None)?

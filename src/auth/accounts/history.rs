@@ -23,7 +23,7 @@ impl Accounts {
             .db
             .run(move |conn| Ok(event::newest_of(conn, user_id, PAGE_EVENTS)?))
             .await?;
-        Ok(rows.into_iter().map(Recorded::from).collect())
+        Ok(rows)
     }
 
     /// Hands `each` the events of the last `since_secs` seconds, oldest
@@ -52,7 +52,7 @@ impl Accounts {
                 .await?;
             let full = rows.len() == usize::try_from(AUDIT_BATCH).unwrap_or(usize::MAX);
             after = rows.last().map(|row| (row.at, row.id));
-            each(rows.into_iter().map(Recorded::from).collect());
+            each(rows);
             if !full {
                 return Ok(true);
             }

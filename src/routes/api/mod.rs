@@ -4,7 +4,7 @@
 mod body;
 pub mod openapi;
 
-use crate::auth::Device;
+use crate::auth::{Device, Presence};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -80,7 +80,7 @@ enum TokenType {
 pub async fn register(
     accounts: web::Data<Accounts>,
     device: Device,
-    Remote(_, presence, _): Remote,
+    presence: Presence,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let RegisterRequest {
@@ -301,7 +301,7 @@ pub async fn forgot_password(
 pub async fn reset_password(
     accounts: web::Data<Accounts>,
     device: Device,
-    Remote(_, presence, _): Remote,
+    presence: Presence,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let ResetPasswordRequest { token, password } = ResetPasswordRequest::read(&body)?;
@@ -336,7 +336,7 @@ pub async fn reset_password(
 pub async fn change_password(
     accounts: web::Data<Accounts>,
     device: Device,
-    Remote(_, presence, _): Remote,
+    presence: Presence,
     ApiUser { auth, .. }: ApiUser,
     body: web::Json<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
