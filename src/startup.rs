@@ -86,6 +86,7 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let connections_per_worker = connection_budget(settings.db_pool_size, workers);
         let purging = accounts.clone();
+        let accounts_listening = accounts.clone();
         let sending = accounts.clone();
         let measured = accounts.clone();
         let server = HttpServer::new(move || {
@@ -176,6 +177,9 @@ impl Application {
         .listen(listener)?
         .run();
 
+        accounts_listening
+            .hear_revocations()
+            .context("starting the revocation channel's thread")?;
         actix_web::rt::spawn(purge_periodically(purging));
         tracing::info!(mail = %mailer.describe(), links = %link_base, "sending mail");
         actix_web::rt::spawn(async move { sending.send_mail(mailer, link_base).await });

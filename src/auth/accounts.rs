@@ -36,7 +36,7 @@ use crate::auth::throttle::{LoginAttempt, Throttle};
 use crate::auth::token::{Claims, LEEWAY_SECS, TokenKeys, unix_now, unix_now_millis};
 use crate::auth::two_factor::SecretBox;
 use crate::auth::{Client, Database, Error, Presence};
-use crate::config::{DatabaseUrl, Secret, Settings};
+use crate::config::{DatabaseUrl, RevocationChannel, Secret, Settings};
 use crate::db::{self, AnyConnection};
 use crate::domain::{Email, Password, Registration};
 use crate::models::session::{self, EndReason};
@@ -93,7 +93,9 @@ pub struct Accounts {
     db: Database,
     tokens: TokenKeys,
     hash_pool: HashPool,
-    cache: AuthCache,
+    cache: Arc<AuthCache>,
+    /// Where revocations made elsewhere are heard, if anywhere.
+    revocations: RevocationChannel,
     throttle: Throttle,
     sessions: SessionLimits,
     links: LinkRules,
@@ -136,8 +138,12 @@ impl Accounts {
                 settings.hash_threads,
                 settings.hash_queue,
             ),
-            cache: AuthCache::new(settings.auth_cache_ttl),
+            cache: Arc::new(AuthCache::new(
+                settings.auth_cache_ttl,
+                SessionLimits::new(settings).pushed_cache_ttl(),
+            )),
             throttle: Throttle::new(settings.rate_limits),
+            revocations: settings.revocations.clone(),
             sessions: SessionLimits::new(settings),
             links: LinkRules {
                 verify_ttl: secs(settings.mail.verify_ttl),
@@ -657,6 +663,7 @@ impl Accounts {
         }
         let hash = sessions::hash_refresh(credential);
         let now = unix_now();
+        let ticket = self.cache.ticket();
         let found = self
             .db
             .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
@@ -665,6 +672,7 @@ impl Accounts {
             user,
             id: sid,
             last_used_at,
+            expires_at,
             ..
         }) = found
         else {
@@ -677,9 +685,13 @@ impl Accounts {
             .map_err(Error::internal)?;
         metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
         let (user, claims) = (Arc::new(user), Arc::new(claims));
-        let generation = self.cache.generation();
-        self.cache
-            .insert(&token, Arc::clone(&user), Arc::clone(&claims), generation);
+        self.cache.insert(
+            &token,
+            Arc::clone(&user),
+            Arc::clone(&claims),
+            expires_at,
+            ticket,
+        );
         Ok(Some((Authenticated { user, claims }, token)))
     }
 
@@ -844,7 +856,7 @@ impl Accounts {
                 claims: hit.claims,
             }));
         }
-        let generation = self.cache.generation();
+        let ticket = self.cache.ticket();
         let Some(claims) = self.tokens.verify(token) else {
             return Ok(None);
         };
@@ -861,14 +873,19 @@ impl Accounts {
                 )?)
             })
             .await?
-            .filter(|(user, _)| user.token_version == claims.ver);
-        let Some((user, last_used)) = found else {
+            .filter(|(user, _, _)| user.token_version == claims.ver);
+        let Some((user, last_used, session_ends)) = found else {
             return Ok(None);
         };
         self.record_use(&claims.sid, last_used, now).await?;
         let (user, claims) = (Arc::new(user), Arc::new(claims));
-        self.cache
-            .insert(token, Arc::clone(&user), Arc::clone(&claims), generation);
+        self.cache.insert(
+            token,
+            Arc::clone(&user),
+            Arc::clone(&claims),
+            session_ends,
+            ticket,
+        );
         Ok(Some(Authenticated { user, claims }))
     }
 
@@ -934,6 +951,16 @@ impl Accounts {
 
     /// What waits and what is busy right now. The connections are read
     /// before the outbox is counted, which takes one.
+    /// Starts hearing revocations made elsewhere, when there is a channel.
+    pub fn hear_revocations(&self) -> std::io::Result<()> {
+        match &self.revocations {
+            RevocationChannel::Off => Ok(()),
+            RevocationChannel::Postgres(url) => {
+                crate::auth::revocation_channel::spawn(url, Arc::clone(&self.cache))
+            }
+        }
+    }
+
     pub async fn workload(&self) -> Workload {
         let hashes_waiting = self.hash_pool.waiting();
         let connections_in_use = self.db.connections_in_use();
@@ -946,6 +973,10 @@ impl Accounts {
             hashes_waiting,
             connections_in_use,
             emails_waiting,
+            revocation_channel_up: match self.revocations {
+                RevocationChannel::Off => None,
+                RevocationChannel::Postgres(_) => Some(self.cache.channel_up()),
+            },
         }
     }
 }
@@ -960,6 +991,9 @@ pub struct Workload {
     /// Emails in the outbox (every instance's); `None` when the database
     /// does not answer.
     pub emails_waiting: Option<i64>,
+    /// Whether revocations made elsewhere are heard at once right now;
+    /// `None` without a channel (SQLite, or turned off).
+    pub revocation_channel_up: Option<bool>,
 }
 
 /// Counts a login attempt (a password, or the code of a pending login) in

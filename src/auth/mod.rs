@@ -14,6 +14,7 @@ pub mod links;
 pub mod outbox;
 pub mod password;
 mod presence;
+mod revocation_channel;
 pub mod sessions;
 pub mod throttle;
 pub mod token;

@@ -49,6 +49,14 @@ impl SessionLimits {
     pub fn touch_every(self) -> i64 {
         (secs(self.idle) / 10).clamp(1, 60)
     }
+
+    /// How long a checked token may be trusted while revocations are
+    /// pushed: a session's use is written only when a check misses the
+    /// cache, so no longer than a tenth of the idle limit (a minute at
+    /// most), and a used session's recorded use stays as fresh as before.
+    pub fn pushed_cache_ttl(self) -> Duration {
+        (self.idle / 10).min(Duration::from_secs(60))
+    }
 }
 
 fn secs(duration: Duration) -> i64 {

@@ -24,6 +24,7 @@
 //! | `GATEHOUSE_HASH_THREADS` | the number of cores |
 //! | `GATEHOUSE_HASH_QUEUE` | `256` hashes waiting at most, then 503 |
 //! | `GATEHOUSE_AUTH_CACHE_TTL` | `500ms`, at most `1s`; `0` turns the cache off |
+//! | `GATEHOUSE_LISTEN_URL` | PostgreSQL: `DATABASE_URL`; where revocations are heard (`LISTEN`); `off`: not at all |
 //! | `GATEHOUSE_PUBLIC_URL` | the listening address: the origin of links in emails |
 //! | `GATEHOUSE_SMTP_URL` | unset: mail goes to `.eml` files; `smtp://`, `smtp://…?tls=required`, `smtps://` |
 //! | `GATEHOUSE_SMTP_CA_FILE` | unset: PEM certificates trusted for SMTP TLS besides the Mozilla roots |
@@ -168,6 +169,53 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How an instance hears of revocations made elsewhere (another instance,
+/// the command line): on PostgreSQL a connection that `LISTEN`s, by
+/// default to the database itself; a URL of its own when the database is
+/// reached through a pooler that cannot hold one (PgBouncer in transaction
+/// mode). SQLite has none: its processes keep the cache's short life.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RevocationChannel {
+    Off,
+    Postgres(String),
+}
+
+impl RevocationChannel {
+    fn default_for(database: &DatabaseUrl) -> Self {
+        match database {
+            DatabaseUrl::Postgres(url) => Self::Postgres(url.clone()),
+            DatabaseUrl::Sqlite(_) => Self::Off,
+        }
+    }
+
+    fn parse(raw: &str, database: &DatabaseUrl) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        if !matches!(database, DatabaseUrl::Postgres(_)) {
+            return Err(
+                "only a PostgreSQL DATABASE_URL has a revocation channel; unset it or set off"
+                    .into(),
+            );
+        }
+        match DatabaseUrl::parse(raw) {
+            Ok(DatabaseUrl::Postgres(url)) => Ok(Self::Postgres(url)),
+            _ => Err("expected off or a postgres:// URL".into()),
+        }
+    }
+}
+
+/// The URL may hold a password: never printed.
+impl fmt::Debug for RevocationChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Off => f.write_str("Off"),
+            Self::Postgres(_) => f.write_str("Postgres(…)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -186,6 +234,8 @@ pub struct Settings {
     pub hash_threads: usize,
     pub hash_queue: usize,
     pub auth_cache_ttl: Duration,
+    /// Where revocations made by other instances are heard at once.
+    pub revocations: RevocationChannel,
     /// A session not used for this long ends.
     pub session_idle: Duration,
     /// A session ends this long after its login, used or not.
@@ -315,6 +365,11 @@ impl Settings {
                     .ok_or_else(|| "expected 0 or a duration of at most 1s, such as 500ms".into())
             },
         )?;
+        let revocations = env.parsed(
+            "GATEHOUSE_LISTEN_URL",
+            RevocationChannel::default_for(&database_url),
+            |raw| RevocationChannel::parse(raw, &database_url),
+        )?;
         let session_length = |raw: &str| {
             duration(raw)
                 .filter(|d| (Duration::from_secs(1)..=MAX_TOKEN_TTL).contains(d))
@@ -362,6 +417,7 @@ impl Settings {
             hash_threads,
             hash_queue,
             auth_cache_ttl,
+            revocations,
             session_idle,
             session_lifetime,
             remember_for,

@@ -81,16 +81,16 @@ macro_rules! live_at {
     };
 }
 
-/// The user of a token and when its session was last used, in one query:
-/// `None` when the user is gone or disabled, the token's `jti` is
-/// denylisted, or its session is not live.
+/// The user of a token, when its session was last used and when it ends
+/// whatever its use, in one query: `None` when the user is gone or
+/// disabled, the token's `jti` is denylisted, or its session is not live.
 pub fn find_user_of_live_session(
     conn: &mut AnyConnection,
     user_id: i32,
     session_id: &str,
     jti: &str,
     now: i64,
-) -> QueryResult<Option<(User, i64)>> {
+) -> QueryResult<Option<(User, i64, i64)>> {
     let denylisted = denylisted_tokens::table.find(jti);
     users::table
         .inner_join(sessions::table)
@@ -101,7 +101,11 @@ pub fn find_user_of_live_session(
         // lives no further either.
         .filter(users::disabled.eq(false))
         .filter(diesel::dsl::not(diesel::dsl::exists(denylisted)))
-        .select((User::as_select(), sessions::last_used_at))
+        .select((
+            User::as_select(),
+            sessions::last_used_at,
+            sessions::expires_at,
+        ))
         .first(conn)
         .optional()
 }
@@ -112,6 +116,8 @@ pub struct ByRefresh {
     pub id: String,
     pub remembered: bool,
     pub last_used_at: i64,
+    /// When the session ends however much it is used (Unix seconds).
+    pub expires_at: i64,
 }
 
 /// The live session whose current refresh credential hashes to `hash`
@@ -121,7 +127,7 @@ pub fn find_live_by_refresh(
     hash: &str,
     now: i64,
 ) -> QueryResult<Option<ByRefresh>> {
-    let found: Option<(User, String, bool, i64)> = users::table
+    let found: Option<(User, String, bool, i64, i64)> = users::table
         .inner_join(sessions::table)
         .filter(sessions::refresh_hash.eq(hash))
         .filter(live_at!(now))
@@ -131,15 +137,19 @@ pub fn find_live_by_refresh(
             sessions::id,
             sessions::remembered,
             sessions::last_used_at,
+            sessions::expires_at,
         ))
         .first(conn)
         .optional()?;
-    Ok(found.map(|(user, id, remembered, last_used_at)| ByRefresh {
-        user,
-        id,
-        remembered,
-        last_used_at,
-    }))
+    Ok(found.map(
+        |(user, id, remembered, last_used_at, expires_at)| ByRefresh {
+            user,
+            id,
+            remembered,
+            last_used_at,
+            expires_at,
+        },
+    ))
 }
 
 /// Replaces the session's refresh credential, keeping the old one's hash

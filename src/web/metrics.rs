@@ -94,6 +94,14 @@ fn describe() {
         "gatehouse_db_connections_in_use",
         "Database connections of this process in use"
     );
+    describe_gauge!(
+        "gatehouse_revocation_channel_up",
+        "1 while revocations made by other instances are heard at once (PostgreSQL), else 0"
+    );
+    describe_counter!(
+        "gatehouse_revocations_heard_total",
+        "Revocations heard on the channel (sessions ended, tokens denylisted, users changed), this instance's own included"
+    );
 }
 
 /// Folds unread histogram samples in, every few seconds, until the process
@@ -138,6 +146,9 @@ async fn scrape(
     match load.emails_waiting {
         Some(count) => gauge!("gatehouse_emails_waiting").set(count as f64),
         None => tracing::warn!("cannot count the emails waiting; the gauge keeps its last value"),
+    }
+    if let Some(up) = load.revocation_channel_up {
+        gauge!("gatehouse_revocation_channel_up").set(if up { 1.0 } else { 0.0 });
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     Backend, Browser, CONFIRM_MAIL, NEW_ADDRESS_MAIL, RESET_MAIL, TestApp, TestUser,
     assert_no_store, assert_redirects_to, audit, csrf_from, event_names, events_named,
-    fresh_address, fresh_password, json_body, links_to, run_gatehouse, spawn_with_mail,
+    fresh_address, fresh_password, json_body, links_to, run_gatehouse, run_sql, spawn_with_mail,
 };
 
 backend_tests!(
@@ -424,7 +424,10 @@ async fn events_past_the_retention_are_purged(backend: Backend) {
 
 /// Moves every event `secs` into the past, straight in the database.
 fn age_events(app: &TestApp, secs: i64) {
-    run_sql(app, &format!("UPDATE events SET at = at - {secs}"));
+    run_sql(
+        &app.database.url,
+        &format!("UPDATE events SET at = at - {secs}"),
+    );
 }
 
 async fn a_failed_login_for_an_unknown_email_is_logged_but_not_stored(backend: Backend) {
@@ -566,7 +569,7 @@ async fn audit_reads_a_long_log_in_order_and_whole(backend: Backend) {
          SELECT 1, CAST(strftime('%s', 'now') AS INTEGER) - 3000 + n / 7, 'login.failed', \
          '192.0.2.' || (n % 200), 'Device ' || n FROM seq"
     };
-    run_sql(&app, insert);
+    run_sql(&app.database.url, insert);
     let events = audit(&app, &["--user", &user.email]);
     assert_eq!(events.len(), 2502);
     let devices: Vec<String> = events[..2500]
@@ -579,21 +582,4 @@ async fn audit_reads_a_long_log_in_order_and_whole(backend: Backend) {
     let table = run_gatehouse(&app.database, &["audit"], &[]);
     assert!(table.status.success(), "{table:?}");
     assert_eq!(table.stdout.lines().count(), 2503, "one header");
-}
-
-/// Runs one statement straight in the test's database.
-fn run_sql(app: &TestApp, sql: &str) {
-    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
-    if app.database.is_postgres() {
-        let mut conn = PgConnection::establish(&app.database.url).expect("connect");
-        diesel::sql_query(sql)
-            .execute(&mut conn)
-            .expect("statement");
-    } else {
-        let path = app.database.url.trim_start_matches("sqlite://");
-        let mut conn = SqliteConnection::establish(path).expect("open");
-        diesel::sql_query(sql)
-            .execute(&mut conn)
-            .expect("statement");
-    }
 }

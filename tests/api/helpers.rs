@@ -25,6 +25,10 @@ mod cookies;
 mod html;
 #[path = "helpers/mail.rs"]
 mod mail;
+#[path = "helpers/proxy.rs"]
+mod proxy;
+#[path = "helpers/sql.rs"]
+mod sql;
 #[path = "helpers/tokens.rs"]
 mod tokens;
 #[path = "helpers/users.rs"]
@@ -52,6 +56,10 @@ pub use cookies::*;
 pub use html::*;
 #[allow(unused_imports)]
 pub use mail::*;
+#[allow(unused_imports)]
+pub use proxy::*;
+#[allow(unused_imports)]
+pub use sql::*;
 #[allow(unused_imports)]
 pub use tokens::*;
 #[allow(unused_imports)]

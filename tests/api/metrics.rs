@@ -53,7 +53,7 @@ struct Sample {
 }
 
 /// A scrape: its text and its samples.
-struct Scrape {
+pub struct Scrape {
     text: String,
     samples: Vec<Sample>,
 }
@@ -61,7 +61,7 @@ struct Scrape {
 impl Scrape {
     /// The sum of the samples of `name` that carry every label of `labels`
     /// (0 when there is none).
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.samples
             .iter()
             .filter(|s| s.name == name)
@@ -93,7 +93,7 @@ impl Scrape {
 }
 
 /// GET the metrics page, expecting 200 in Prometheus's text format.
-async fn scrape(app: &TestApp) -> Scrape {
+pub async fn scrape(app: &TestApp) -> Scrape {
     let url = app
         .metrics_url()
         .expect("the server logged no metrics address");

@@ -5,30 +5,12 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{Backend, TestApp, TestUser, run_sql};
 
 backend_tests!(
     lines_logged_on_the_hashing_and_database_threads_carry_the_request_id,
     the_request_line_names_the_client_and_the_user_but_not_the_email,
 );
-
-/// Runs SQL on the server's database, behind its back.
-fn execute(url: &str, sql: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    if url.starts_with("postgres") {
-        diesel::PgConnection::establish(url)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    } else {
-        let path = url.trim_start_matches("sqlite://");
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    }
-}
 
 fn request_id(response: &reqwest::Response) -> String {
     response
@@ -50,7 +32,7 @@ async fn lines_logged_on_the_hashing_and_database_threads_carry_the_request_id(b
     // A hash of another cost makes the next login rehash (a bcrypt job)
     // and store the new hash (database work), each logging one line.
     let older = bcrypt::hash(&user.password, 4).unwrap();
-    execute(
+    run_sql(
         &app.database_url,
         &format!(
             "UPDATE users SET hashed_password = '{older}' WHERE email = '{}'",

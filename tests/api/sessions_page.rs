@@ -8,7 +8,7 @@ use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Browser, TestApp, TestUser, csrf_from, json_body, jwt_claims, run_gatehouse,
+    Backend, Browser, TestApp, TestUser, csrf_from, json_body, jwt_claims, load_sql, run_gatehouse,
 };
 
 backend_tests!(
@@ -403,23 +403,11 @@ async fn ended_and_expired_sessions_are_purged(backend: Backend) {
 
 /// How many rows the sessions table holds.
 async fn session_rows(app: &TestApp) -> i64 {
-    use diesel::{
-        Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query,
-    };
-    #[derive(QueryableByName)]
+    #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let query = sql_query("SELECT COUNT(*) AS n FROM sessions");
-    let url = app.database_url.clone();
-    let counted: Count = if url.starts_with("postgres") {
-        let mut conn = PgConnection::establish(&url).expect("connect");
-        query.get_result(&mut conn).expect("count")
-    } else {
-        let path = url.trim_start_matches("sqlite://").to_owned();
-        let mut conn = SqliteConnection::establish(&path).expect("open");
-        query.get_result(&mut conn).expect("count")
-    };
-    counted.n
+    let rows: Vec<Count> = load_sql(&app.database_url, "SELECT COUNT(*) AS n FROM sessions");
+    rows[0].n
 }

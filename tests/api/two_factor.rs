@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::QueryableByName;
 use reqwest::header::LOCATION;
 use reqwest::{Response, StatusCode};
 use scraper::{Html, Selector};
@@ -20,8 +20,8 @@ use crate::helpers::{
     ACCOUNT_DISABLED, AUTH_COOKIE, Backend, Browser, CookieUser, INVALID_CREDENTIALS,
     SESSION_COOKIE, TestApp, TestUser, assert_input, assert_no_store,
     assert_password_inputs_are_empty, assert_redirects_to, base32_decode, csrf_from, event_names,
-    events_named, field_message, form_with_action, input_named, json_body, links_to, location,
-    run_gatehouse, set_cookie, spawn_with_mail,
+    events_named, field_message, form_with_action, input_named, json_body, links_to, load_sql,
+    location, run_gatehouse, set_cookie, spawn_with_mail,
 };
 
 backend_tests!(
@@ -1363,14 +1363,7 @@ struct Stored {
 
 /// Every value of one text column, read straight from the database.
 fn stored_values(app: &TestApp, query: &str) -> Vec<String> {
-    let rows: Vec<Stored> = if app.database.is_postgres() {
-        let mut conn = PgConnection::establish(&app.database.url).unwrap();
-        diesel::sql_query(query).load(&mut conn).unwrap()
-    } else {
-        let path = app.database.url.trim_start_matches("sqlite://");
-        let mut conn = SqliteConnection::establish(path).unwrap();
-        diesel::sql_query(query).load(&mut conn).unwrap()
-    };
+    let rows: Vec<Stored> = load_sql(&app.database.url, query);
     rows.into_iter().map(|row| row.value).collect()
 }
 
