@@ -130,7 +130,9 @@ pub fn update_password_hash(
         .map(drop)
 }
 
-/// The bcrypt cost most stored hashes have (`None` without users).
+/// The bcrypt cost most of the newest thousand stored hashes have (`None`
+/// without users): what a login costs today, read in the same time
+/// whether there are a thousand accounts or millions.
 pub fn most_common_cost(conn: &mut AnyConnection) -> QueryResult<Option<u32>> {
     #[derive(QueryableByName)]
     struct Cost {
@@ -139,7 +141,8 @@ pub fn most_common_cost(conn: &mut AnyConnection) -> QueryResult<Option<u32>> {
     }
     // `$2b$12$…`: the cost is the two digits after the second `$`.
     let found: Option<Cost> = diesel::sql_query(
-        "SELECT CAST(substr(hashed_password, 5, 2) AS INTEGER) AS cost FROM users \
+        "SELECT CAST(substr(hashed_password, 5, 2) AS INTEGER) AS cost \
+         FROM (SELECT hashed_password FROM users ORDER BY id DESC LIMIT 1000) AS newest \
          WHERE hashed_password LIKE '$2_$__$%' \
          GROUP BY substr(hashed_password, 5, 2) ORDER BY COUNT(*) DESC LIMIT 1",
     )
