@@ -246,15 +246,19 @@ pub fn list_live(conn: &mut AnyConnection, user_id: i32, now: i64) -> QueryResul
         .load(conn)
 }
 
-/// Deletes sessions that have ended, by any cause.
+/// Deletes sessions that have ended, by any cause. Two statements, so that
+/// SQLite reads each through its index (`purge_indexes`) instead of
+/// scanning every session.
 pub fn purge_ended(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
-    diesel::delete(
+    let ended =
+        diesel::delete(sessions::table.filter(sessions::ended_at.is_not_null())).execute(conn)?;
+    let lapsed = diesel::delete(
         sessions::table.filter(
-            sessions::ended_at
-                .is_not_null()
-                .or(sessions::expires_at.le(now))
+            sessions::expires_at
+                .le(now)
                 .or((sessions::last_used_at + sessions::idle_secs).le(now)),
         ),
     )
-    .execute(conn)
+    .execute(conn)?;
+    Ok(ended + lapsed)
 }
