@@ -1,6 +1,5 @@
 //! What every page shares: the layout context and rendering.
 
-use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
@@ -9,7 +8,7 @@ use askama::Template;
 use crate::auth::Authenticated;
 use crate::routes::static_files::STYLESHEET_URL;
 use crate::web::error::AppError;
-use crate::web::session;
+use crate::web::session::{self, PageSession};
 
 /// The base template's context.
 pub struct Layout {
@@ -23,14 +22,15 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Takes the pending flash message out of the session and makes sure it
-    /// holds a CSRF token for the page's forms.
-    pub fn new(title: &'static str, session: &Session, user: Option<&Authenticated>) -> Self {
+    /// Takes the pending flash message out of the session; the page's forms
+    /// get the session's CSRF token or, for a logged-in visitor without
+    /// one, the login's (see [`session::form_token`]).
+    pub fn new(title: &'static str, session: &PageSession, user: Option<&Authenticated>) -> Self {
         Self {
             title,
             stylesheet: STYLESHEET_URL.as_str(),
             username: user.map(|u| u.user.username.clone()),
-            csrf: session::csrf_token(session),
+            csrf: session::form_token(session, user),
             flash: session::take_flash(session),
         }
     }
