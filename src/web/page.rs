@@ -2,7 +2,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use askama::Template;
 
 use crate::auth::Authenticated;
@@ -47,13 +47,27 @@ impl Layout {
     }
 }
 
+/// `Cache-Control: no-store`, ready made: a typed header would be
+/// formatted into a new value on every answer.
+pub fn no_store() -> (HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// `Content-Type` of a page.
+fn html() -> (HeaderName, HeaderValue) {
+    (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    )
+}
+
 /// Renders a page with a status. Pages hold a CSRF token or personal data,
 /// so no cache keeps them.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(html())
+        .insert_header(no_store())
         .body(body))
 }
 
@@ -61,10 +75,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
 /// (such as `Retry-After`) of the error it met.
 pub fn form_again(error: &AppError, page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(AppError::internal)?;
-    Ok(error
-        .response()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    Ok(error.response().insert_header(html()).body(body))
 }
 
 /// The answer to a successful form post: 303 to the next page.
@@ -72,6 +83,6 @@ pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::SeeOther();
     response
         .insert_header((header::LOCATION, location.to_owned()))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]));
+        .insert_header(no_store());
     response
 }
