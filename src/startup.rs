@@ -25,7 +25,7 @@ use crate::web::middleware::{
     AllowedHosts, BODY_LIMIT, RoutePattern, framework_errors, request_span, screen_request,
     security_headers,
 };
-use crate::web::session::session_middleware;
+use crate::web::session::{LoginFormKey, session_middleware};
 use crate::web::{ApiError, AppError, AuthCookies, DeviceCookies, TrustedProxies};
 
 /// How often expired denylist rows are deleted.
@@ -81,6 +81,7 @@ impl Application {
         let allowed_hosts = AllowedHosts::new(&settings.allowed_hosts);
         // The session key is derived from the secret, never equal to it.
         let session_key = Key::derive_from(secret.expose());
+        let login_forms = web::Data::new(LoginFormKey::new(secret.expose()));
         let secure = settings.cookie_secure;
 
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -94,6 +95,7 @@ impl Application {
                 .app_data(accounts.clone())
                 .app_data(cookies.clone())
                 .app_data(devices.clone())
+                .app_data(login_forms.clone())
                 .app_data(proxies.clone())
                 .app_data(openapi.clone())
                 .app_data(form_config())

@@ -2,6 +2,8 @@
 //! secret. Work done on other threads for a request runs inside the
 //! request's span, so its lines carry the request id.
 
+mod text;
+
 use std::io::IsTerminal;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,13 +59,23 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
         .lossy(false)
         .finish(std::io::BufWriter::new(output));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        // Without colours (a file, a pipe, the journal): the same lines,
+        // written with less work.
+        LogFormat::Text if !ansi => tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .fmt_fields(text::PlainFields)
+            .event_format(text::PlainText)
+            .with_writer(writer)
+            .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(ansi)
+            .with_ansi(true)
             .with_target(false)
+            .with_timer(text::Timestamp)
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
+            .with_timer(text::Timestamp)
             .with_current_span(true)
             .with_span_list(false)
             .with_target(false)
@@ -114,11 +126,66 @@ where
 
 /// A request id unique in this process and unlikely across processes:
 /// a random prefix per start and a counter, without a syscall per request.
-pub fn next_request_id() -> String {
+/// Twenty lower-case hex digits, written without the formatting machinery.
+pub fn next_request_id() -> RequestId {
     static PREFIX: LazyLock<u32> = LazyLock::new(rand::random);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:08x}{n:012x}", *PREFIX)
+    let mut id = [0u8; 20];
+    write_hex(&mut id[..8], u64::from(*PREFIX));
+    write_hex(&mut id[8..], n);
+    RequestId(id)
+}
+
+/// The low `out.len()` hex digits of `value`, most significant first.
+fn write_hex(out: &mut [u8], mut value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// A request's id: ASCII hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 20]);
+
+impl RequestId {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A duration in milliseconds with three decimals (`"0.123"`), as
+/// `format!("{:.3}", ms)` writes it, from integers: rounded to the
+/// microsecond.
+pub fn millis_3(elapsed: std::time::Duration) -> String {
+    let micros = (elapsed.as_nanos() + 500) / 1000;
+    let (whole, fraction) = (micros / 1000, micros % 1000);
+    let mut out = whole.to_string();
+    out.push('.');
+    let fraction = u16::try_from(fraction).unwrap_or(0);
+    for divisor in [100, 10, 1] {
+        out.push(char::from(b'0' + (fraction / divisor % 10) as u8));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -144,7 +211,34 @@ mod tests {
         let a = next_request_id();
         let b = next_request_id();
         assert_ne!(a, b);
-        assert_eq!(a.len(), 20);
-        assert_eq!(a[..8], b[..8]);
+        assert_eq!(a.as_str().len(), 20);
+        assert_eq!(a.as_str()[..8], b.as_str()[..8]);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        let mut digits = [0u8; 12];
+        write_hex(&mut digits, 0xabc_1234_5678);
+        assert_eq!(&digits, b"0abc12345678");
+    }
+
+    #[test]
+    fn latencies_read_as_the_float_format_wrote_them() {
+        use std::time::Duration;
+        for nanos in [
+            0,
+            1,
+            499,
+            501,
+            123_456,
+            999_999,
+            1_000_000,
+            12_345_678,
+            3_000_999_400,
+        ] {
+            let elapsed = Duration::from_nanos(nanos);
+            assert_eq!(
+                millis_3(elapsed),
+                format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+                "{nanos} ns"
+            );
+        }
     }
 }

@@ -695,6 +695,21 @@ impl Accounts {
         Ok(Some((Authenticated { user, claims }, token)))
     }
 
+    /// The id of the live session a refresh credential names, without
+    /// renewing it or recording a use; `None` when it names none.
+    pub async fn session_of_refresh(&self, credential: &str) -> Result<Option<String>, Error> {
+        if credential.is_empty() {
+            return Ok(None);
+        }
+        let hash = sessions::hash_refresh(credential);
+        let now = unix_now();
+        let found = self
+            .db
+            .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
+            .await?;
+        Ok(found.map(|found| found.id))
+    }
+
     /// Ends the session a refresh credential names (a logout whose access
     /// token has expired); nothing when it names none.
     pub async fn log_out_refresh(&self, credential: &str, device: Device) -> Result<(), Error> {

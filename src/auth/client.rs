@@ -24,11 +24,36 @@ impl Client {
     }
 }
 
-/// The address, or nothing when there is none: for logs, without an
-/// allocation.
+/// The address, or nothing when there is none: for logs (every request
+/// line), without an allocation; an IPv4 address is written digit by digit
+/// rather than through four integer formattings.
 impl fmt::Display for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
+            Some(IpAddr::V4(ip)) => {
+                let mut text = [0u8; 15];
+                let mut len = 0;
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text[len] = b'.';
+                        len += 1;
+                    }
+                    let digits = [octet / 100, octet / 10 % 10, octet % 10];
+                    let skip = if octet >= 100 {
+                        0
+                    } else if octet >= 10 {
+                        1
+                    } else {
+                        2
+                    };
+                    for digit in &digits[skip..] {
+                        text[len] = b'0' + digit;
+                        len += 1;
+                    }
+                }
+                // ASCII digits and dots.
+                f.pad(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+            }
             Some(ip) => ip.fmt(f),
             None => Ok(()),
         }
@@ -45,6 +70,24 @@ mod tests {
         let plain: IpAddr = "192.0.2.7".parse().expect("address");
         assert_eq!(Client(Some(mapped)).key(), Client(Some(plain)).key());
         assert_eq!(Client(None).key(), "");
+    }
+
+    #[test]
+    fn addresses_display_as_the_standard_library_writes_them() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.255",
+            "255.255.255.255",
+            "1.2.3.4",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = text.parse().expect("address");
+            assert_eq!(Client(Some(ip)).to_string(), ip.to_string());
+        }
+        assert_eq!(Client(None).to_string(), "");
     }
 
     #[test]

@@ -1,4 +1,3 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -9,6 +8,7 @@ use crate::routes::logout::logged_out;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
 use crate::web::page::{Layout, render};
+use crate::web::session::PageSession;
 use crate::web::{AppError, AuthCookies, PageUser, Remote, session};
 
 #[derive(Template)]
@@ -20,7 +20,10 @@ pub struct AccountPage {
     pub email_verified: bool,
 }
 
-pub async fn account(session: Session, PageUser(auth): PageUser) -> Result<HttpResponse, AppError> {
+pub async fn account(
+    session: PageSession,
+    PageUser(auth): PageUser,
+) -> Result<HttpResponse, AppError> {
     render(
         StatusCode::OK,
         &AccountPage {
@@ -32,7 +35,7 @@ pub async fn account(session: Session, PageUser(auth): PageUser) -> Result<HttpR
     )
 }
 
-fn delete_page(session: &Session, user: &Authenticated) -> FormPage {
+fn delete_page(session: &PageSession, user: &Authenticated) -> FormPage {
     FormPage::new(
         "Delete your account",
         session,
@@ -50,7 +53,7 @@ fn delete_page(session: &Session, user: &Authenticated) -> FormPage {
 }
 
 pub async fn delete_form(
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
     delete_page(&session, &auth).show()
@@ -67,12 +70,12 @@ pub async fn delete(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
     Remote(client, presence, _): Remote,
     Form(form): Form<DeleteForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts
         .delete_account(auth.user.id, &form.current_password, client, &presence)
         .await

@@ -1,6 +1,5 @@
 //! The account's activity page.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -9,6 +8,7 @@ use crate::auth::Accounts;
 use crate::auth::token::unix_now;
 use crate::routes::sessions::ago;
 use crate::web::page::{Layout, render};
+use crate::web::session::PageSession;
 use crate::web::{AppError, PageUser};
 
 /// One event, as the page shows it.
@@ -34,7 +34,7 @@ pub struct ActivityPage {
 }
 
 pub async fn activity_page(
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {

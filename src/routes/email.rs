@@ -2,7 +2,6 @@
 //! and a change of address.
 
 use crate::auth::Device;
-use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -12,6 +11,7 @@ use crate::routes::password::link_invalid;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
 use crate::web::page::see_other;
+use crate::web::session::PageSession;
 use crate::web::{AppError, MaybeUser, PageUser, Remote, session};
 
 #[derive(Deserialize)]
@@ -20,7 +20,7 @@ pub struct CsrfForm {
 }
 
 fn confirm_page(
-    session: &Session,
+    session: &PageSession,
     user: Option<&Authenticated>,
     token: &str,
     purpose: Purpose,
@@ -46,7 +46,7 @@ fn confirm_page(
 /// (as mail scanners do) uses nothing up.
 pub async fn confirm_form(
     accounts: web::Data<Accounts>,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -63,12 +63,12 @@ pub async fn confirm(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     device: Device,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     token: web::Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts.confirm_address(&token, device).await {
         Ok(_) => {
             session::set_flash(&session, "Your email address is confirmed");
@@ -88,11 +88,11 @@ pub async fn resend(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     device: Device,
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let flash = if accounts.resend_confirmation(auth.user.id, device).await? {
         format!(
             "We have sent a new confirmation link to {}",
@@ -105,7 +105,7 @@ pub async fn resend(
     Ok(see_other("/me").finish())
 }
 
-fn change_page(session: &Session, user: &Authenticated, new_email: String) -> FormPage {
+fn change_page(session: &PageSession, user: &Authenticated, new_email: String) -> FormPage {
     FormPage::new(
         "Change your email address",
         session,
@@ -125,7 +125,7 @@ fn change_page(session: &Session, user: &Authenticated, new_email: String) -> Fo
 }
 
 pub async fn change_form(
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
     change_page(&session, &auth, String::new()).show()
@@ -143,12 +143,12 @@ pub struct ChangeForm {
 pub async fn change(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
     Remote(client, presence, user_agent): Remote,
     Form(form): Form<ChangeForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts
         .request_email_change(
             &auth.user,

@@ -1,9 +1,9 @@
-use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
 use crate::web::page::{Layout, render};
+use crate::web::session::PageSession;
 use crate::web::{AppError, MaybeUser};
 
 #[derive(Template)]
@@ -12,7 +12,10 @@ pub struct HomePage {
     pub layout: Layout,
 }
 
-pub async fn home(session: Session, MaybeUser(user): MaybeUser) -> Result<HttpResponse, AppError> {
+pub async fn home(
+    session: PageSession,
+    MaybeUser(user): MaybeUser,
+) -> Result<HttpResponse, AppError> {
     render(
         StatusCode::OK,
         &HomePage {

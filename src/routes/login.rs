@@ -1,4 +1,3 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -8,6 +7,7 @@ use crate::auth::{self, Accounts, Credentials};
 use crate::domain::next_path;
 use crate::web::form::Form;
 use crate::web::page::{Layout, form_again, render, see_other};
+use crate::web::session::PageSession;
 use crate::web::{AppError, AuthCookies, DeviceCookies, MaybeUser, Remote, session};
 
 #[derive(Deserialize)]
@@ -38,7 +38,7 @@ pub struct LoginPage {
 }
 
 pub async fn login_form(
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -56,11 +56,11 @@ pub async fn login(
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
     devices: web::Data<DeviceCookies>,
-    session: Session,
+    session: PageSession,
     Remote(client, presence, user_agent): Remote,
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let next = next_path(form.next.as_deref()).to_owned();
     let credentials = Credentials {
         email: form.email.clone(),

@@ -8,6 +8,7 @@ use crate::auth::Accounts;
 use crate::web::caller::refresh_cookie;
 use crate::web::form::Form;
 use crate::web::page::see_other;
+use crate::web::session::PageSession;
 use crate::web::{AppError, AuthCookies, MaybeUser, PageTokens, session};
 
 #[derive(Deserialize)]
@@ -22,12 +23,12 @@ pub async fn logout(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
-    session: Session,
+    session: PageSession,
     PageTokens(tokens): PageTokens,
     device: Device,
     Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     for token in &tokens {
         accounts.log_out(token, device.clone()).await?;
     }
@@ -52,11 +53,11 @@ pub async fn logout_everywhere(
     accounts: web::Data<Accounts>,
     device: Device,
     cookies: web::Data<AuthCookies>,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     Form(form): Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let Some(auth) = user else {
         return Err(AppError::LoginRequired { next: "/me".into() });
     };

@@ -1,7 +1,6 @@
 //! The password pages: forgotten, reset by link, changed while logged in.
 
 use crate::auth::{Device, Presence};
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -11,6 +10,7 @@ use crate::auth::{self, Accounts, PasswordChange, PasswordReset};
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
 use crate::web::page::{Layout, render, see_other};
+use crate::web::session::PageSession;
 use crate::web::{AppError, MaybeUser, PageUser, Remote, session};
 
 const PASSWORD_HINT: Option<&str> = Some("At least 8 characters.");
@@ -22,7 +22,11 @@ pub struct ForgotForm {
     csrf_token: Option<String>,
 }
 
-fn forgot_page(session: &Session, user: Option<&auth::Authenticated>, email: String) -> FormPage {
+fn forgot_page(
+    session: &PageSession,
+    user: Option<&auth::Authenticated>,
+    email: String,
+) -> FormPage {
     FormPage::new(
         "Forgot your password?",
         session,
@@ -38,7 +42,7 @@ fn forgot_page(session: &Session, user: Option<&auth::Authenticated>, email: Str
 }
 
 pub async fn forgot_form(
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
 ) -> Result<HttpResponse, AppError> {
     forgot_page(&session, user.as_ref(), String::new()).show()
@@ -48,11 +52,11 @@ pub async fn forgot(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     device: Device,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     Form(form): Form<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts.request_password_reset(&form.email, device).await {
         Ok(()) => {
             session::set_flash(
@@ -75,7 +79,7 @@ pub struct LinkInvalidPage {
 
 /// The 400 page of a bad link, pointing where a new one can be had.
 pub fn link_invalid(
-    session: &Session,
+    session: &PageSession,
     user: Option<&auth::Authenticated>,
     next_href: &'static str,
     next_text: &'static str,
@@ -90,7 +94,7 @@ pub fn link_invalid(
     )
 }
 
-fn reset_page(session: &Session, user: Option<&auth::Authenticated>, token: &str) -> FormPage {
+fn reset_page(session: &PageSession, user: Option<&auth::Authenticated>, token: &str) -> FormPage {
     FormPage::new(
         "Choose a new password",
         session,
@@ -107,7 +111,7 @@ fn reset_page(session: &Session, user: Option<&auth::Authenticated>, token: &str
 
 pub async fn reset_form(
     accounts: web::Data<Accounts>,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -135,13 +139,13 @@ pub struct ResetForm {
 pub async fn reset(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
     Remote(client, presence, user_agent): Remote,
     token: web::Path<String>,
     Form(form): Form<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let reset = PasswordReset {
         token: token.clone(),
         password: form.password,
@@ -169,7 +173,7 @@ pub async fn reset(
     }
 }
 
-fn change_page(session: &Session, user: &auth::Authenticated) -> FormPage {
+fn change_page(session: &PageSession, user: &auth::Authenticated) -> FormPage {
     FormPage::new(
         "Change your password",
         session,
@@ -187,7 +191,7 @@ fn change_page(session: &Session, user: &auth::Authenticated) -> FormPage {
 }
 
 pub async fn change_form(
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
     change_page(&session, &auth).show()
@@ -208,12 +212,12 @@ pub async fn change(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     device: Device,
-    session: Session,
+    session: PageSession,
     PageUser(auth): PageUser,
     presence: Presence,
     Form(form): Form<ChangeForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let change = PasswordChange {
         current_password: form.current_password,
         new_password: form.new_password,

@@ -1,4 +1,3 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -8,6 +7,7 @@ use crate::auth::{self, Accounts, Device, NewAccount};
 use crate::domain::FieldError;
 use crate::web::form::Form;
 use crate::web::page::{Layout, form_again, render, see_other};
+use crate::web::session::PageSession;
 use crate::web::{AppError, AuthCookies, MaybeUser, Remote, session};
 
 #[derive(Deserialize)]
@@ -56,7 +56,7 @@ impl RegisterPage {
 }
 
 pub async fn register_form(
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
 ) -> Result<HttpResponse, AppError> {
     let layout = Layout::new("Register", &session, user.as_ref());
@@ -70,11 +70,11 @@ pub async fn register(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
-    session: Session,
+    session: PageSession,
     Remote(client, presence, user_agent): Remote,
     Form(form): Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let (username, email) = (form.username.clone(), form.email.clone());
     let input = NewAccount {
         username: form.username,

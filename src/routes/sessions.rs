@@ -2,7 +2,6 @@
 //! same for the API.
 
 use crate::auth::Device;
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -17,6 +16,7 @@ use crate::routes::api::openapi::{ServerFaults, Unauthenticated};
 use crate::web::error::Detail;
 use crate::web::form::Form;
 use crate::web::page::{Layout, render, see_other};
+use crate::web::session::PageSession;
 use crate::web::{ApiError, ApiUser, AppError, PageUser, session};
 
 /// One row of the sessions page.
@@ -43,7 +43,7 @@ pub struct CsrfForm {
 }
 
 pub async fn sessions_page(
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
@@ -77,14 +77,14 @@ pub async fn sessions_page(
 
 pub async fn end_one(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     device: Device,
     PageUser(auth): PageUser,
     id: web::Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     if !accounts.end_session(auth.user.id, &id, device).await? {
         return Err(AppError::NotFound);
     }
@@ -94,13 +94,13 @@ pub async fn end_one(
 
 pub async fn end_others(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
     device: Device,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let current = auth.claims.sid.clone();
     accounts
         .end_sessions(auth.user.id, Some(current), EndReason::EndedByUser, device)

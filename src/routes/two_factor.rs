@@ -1,7 +1,6 @@
 //! Two-factor authentication: its settings page, set-up, turning it off,
 //! new recovery codes, and the second step of a login.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -14,6 +13,7 @@ use crate::domain::FieldError;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
 use crate::web::page::{Layout, form_again, render, see_other};
+use crate::web::session::PageSession;
 use crate::web::{AppError, AuthCookies, DeviceCookies, MaybeUser, PageUser, Remote, session};
 
 #[derive(Template)]
@@ -46,7 +46,11 @@ pub struct RecoveryCodesPage {
     pub codes: Vec<String>,
 }
 
-fn status_page(session: &Session, auth: &Authenticated, codes_left: Option<i64>) -> TwoFactorPage {
+fn status_page(
+    session: &PageSession,
+    auth: &Authenticated,
+    codes_left: Option<i64>,
+) -> TwoFactorPage {
     TwoFactorPage {
         layout: Layout::new("Two-factor authentication", session, Some(auth)),
         codes_left,
@@ -55,7 +59,7 @@ fn status_page(session: &Session, auth: &Authenticated, codes_left: Option<i64>)
 }
 
 pub async fn settings(
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
@@ -64,7 +68,7 @@ pub async fn settings(
 }
 
 fn setup_page(
-    session: &Session,
+    session: &PageSession,
     auth: &Authenticated,
     secret: &TotpSecret,
     errors: &[FieldError],
@@ -84,7 +88,7 @@ fn setup_page(
 /// A fresh secret, kept in the session until a code from it turns
 /// two-factor on.
 pub async fn setup(
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
 ) -> Result<HttpResponse, AppError> {
@@ -117,13 +121,13 @@ pub struct EnableForm {
 /// Turns two-factor on: 200 with the recovery codes, shown once.
 pub async fn enable(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
     Remote(client, presence, user_agent): Remote,
     Form(form): Form<EnableForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let Some(secret) =
         session::two_factor_setup(&session).and_then(|s| TotpSecret::from_base32(&s))
     else {
@@ -170,7 +174,7 @@ pub struct DisableForm {
 
 /// The settings page again after a refused form.
 async fn refused(
-    session: &Session,
+    session: &PageSession,
     accounts: &Accounts,
     auth: &Authenticated,
     error: auth::Error,
@@ -192,13 +196,13 @@ async fn refused(
 
 pub async fn disable(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
     Remote(client, presence, user_agent): Remote,
     Form(form): Form<DisableForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts
         .disable_two_factor(
             &auth,
@@ -226,13 +230,13 @@ pub struct CodesForm {
 
 pub async fn recovery_codes(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     PageUser(auth): PageUser,
     Remote(client, presence, _): Remote,
     Form(form): Form<CodesForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     match accounts
         .new_recovery_codes(auth.user.id, &form.current_password, client, &presence)
         .await
@@ -249,7 +253,7 @@ pub async fn recovery_codes(
     }
 }
 
-fn code_page(session: &Session, user: Option<&Authenticated>) -> FormPage {
+fn code_page(session: &PageSession, user: Option<&Authenticated>) -> FormPage {
     FormPage::new(
         "Enter your code",
         session,
@@ -267,7 +271,7 @@ fn code_page(session: &Session, user: Option<&Authenticated>) -> FormPage {
 /// The second step of a login: the code, for the login waiting in this
 /// browser's session; without one, back to the login form.
 pub async fn login_form(
-    session: Session,
+    session: PageSession,
     MaybeUser(user): MaybeUser,
 ) -> Result<HttpResponse, AppError> {
     match session::pending_login(&session) {
@@ -292,14 +296,14 @@ pub struct CodeForm {
 
 pub async fn login(
     req: HttpRequest,
-    session: Session,
+    session: PageSession,
     accounts: web::Data<Accounts>,
     cookies: web::Data<AuthCookies>,
     devices: web::Data<DeviceCookies>,
     Remote(client, _, user_agent): Remote,
     Form(form): Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::verify_form(&req, &session, form.csrf_token.as_deref())?;
+    session::verify_form(&req, &session, form.csrf_token.as_deref()).await?;
     let Some(pending) = session::pending_login(&session) else {
         return Ok(see_other("/login").finish());
     };
@@ -347,7 +351,12 @@ pub async fn login(
 }
 
 /// Starts the second step after a right password.
-pub fn start_pending(session: &Session, user_id: i32, remember: bool, next: &str) -> HttpResponse {
+pub fn start_pending(
+    session: &actix_session::Session,
+    user_id: i32,
+    remember: bool,
+    next: &str,
+) -> HttpResponse {
     session::set_pending_login(
         session,
         &PendingLogin::new(user_id, remember, next.to_owned()),

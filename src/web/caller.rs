@@ -81,6 +81,27 @@ async fn authenticate(
     Ok(found)
 }
 
+/// The session id of the login a page request carries, for checking a
+/// form token bound to it: its one auth cookie's, when that token is valid,
+/// else the live session its refresh cookie names (read, not renewed).
+/// Two auth cookies carry no login, as for [`MaybeUser`].
+pub async fn login_session(req: &HttpRequest) -> Result<Option<String>, AppError> {
+    let tokens = page_tokens(req);
+    if tokens.len() > 1 {
+        return Ok(None);
+    }
+    if let Some(user) = authenticate(req, tokens.first().map(String::as_str)).await? {
+        return Ok(Some(user.claims.sid.clone()));
+    }
+    let Some(refresh) = refresh_cookie(req) else {
+        return Ok(None);
+    };
+    let accounts = req
+        .app_data::<web::Data<Accounts>>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the accounts service is missing")))?;
+    Ok(accounts.session_of_refresh(&refresh).await?)
+}
+
 /// A page visitor who may or may not be logged in. Two auth cookies log in
 /// nobody: which one the browser sends first is not the user's choice (a
 /// planted one may come first). Without a valid access token, a refresh

@@ -4,14 +4,14 @@
 //! [`AppError::head`].
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth;
-use crate::web::page::Layout;
+use crate::web::page::{Layout, no_store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -106,7 +106,7 @@ impl AppError {
         }
         let head = self.head();
         let mut response = HttpResponse::build(head.status);
-        response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+        response.insert_header(no_store());
         if let Some(seconds) = head.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds));
         }

@@ -1,7 +1,7 @@
 //! One template for the pages that are a single form: the forgotten and
 //! reset password, the settings, the confirm button of an email link.
 
-use actix_session::Session;
+use crate::web::session::PageSession;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
@@ -107,7 +107,7 @@ impl FormPage {
     /// `action` with the button `submit`.
     pub fn new(
         title: &'static str,
-        session: &Session,
+        session: &PageSession,
         user: Option<&Authenticated>,
         action: impl Into<String>,
         fields: Vec<Field>,

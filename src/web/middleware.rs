@@ -18,7 +18,7 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_core::Stream;
 use tracing::Instrument;
 
-use crate::telemetry::next_request_id;
+use crate::telemetry::{millis_3, next_request_id};
 use crate::web::caller::{RenewedToken, TrustedProxies};
 use crate::web::cookies::{AUTH_COOKIE, AuthCookies};
 use crate::web::error::{ApiError, AppError, Detail, error_page, heading};
@@ -67,7 +67,7 @@ pub async fn request_span(
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
-            latency_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+            latency_ms = millis_3(elapsed),
             "request"
         );
     });
@@ -77,7 +77,7 @@ pub async fn request_span(
     {
         record_request(&res, elapsed);
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_bytes(request_id.as_bytes()) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }

@@ -1,15 +1,14 @@
 //! What every page shares: the layout context and rendering.
 
-use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use askama::Template;
 
 use crate::auth::Authenticated;
 use crate::routes::static_files::STYLESHEET_URL;
 use crate::web::error::AppError;
-use crate::web::session;
+use crate::web::session::{self, PageSession};
 
 /// The base template's context.
 pub struct Layout {
@@ -23,14 +22,15 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Takes the pending flash message out of the session and makes sure it
-    /// holds a CSRF token for the page's forms.
-    pub fn new(title: &'static str, session: &Session, user: Option<&Authenticated>) -> Self {
+    /// Takes the pending flash message out of the session; the page's forms
+    /// get the session's CSRF token or, for a logged-in visitor without
+    /// one, the login's (see [`session::form_token`]).
+    pub fn new(title: &'static str, session: &PageSession, user: Option<&Authenticated>) -> Self {
         Self {
             title,
             stylesheet: STYLESHEET_URL.as_str(),
             username: user.map(|u| u.user.username.clone()),
-            csrf: session::csrf_token(session),
+            csrf: session::form_token(session, user),
             flash: session::take_flash(session),
         }
     }
@@ -47,13 +47,27 @@ impl Layout {
     }
 }
 
+/// `Cache-Control: no-store`, ready made: a typed header would be
+/// formatted into a new value on every answer.
+pub fn no_store() -> (HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// `Content-Type` of a page.
+fn html() -> (HeaderName, HeaderValue) {
+    (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    )
+}
+
 /// Renders a page with a status. Pages hold a CSRF token or personal data,
 /// so no cache keeps them.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(html())
+        .insert_header(no_store())
         .body(body))
 }
 
@@ -61,10 +75,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
 /// (such as `Retry-After`) of the error it met.
 pub fn form_again(error: &AppError, page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(AppError::internal)?;
-    Ok(error
-        .response()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    Ok(error.response().insert_header(html()).body(body))
 }
 
 /// The answer to a successful form post: 303 to the next page.
@@ -72,6 +83,6 @@ pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::SeeOther();
     response
         .insert_header((header::LOCATION, location.to_owned()))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]));
+        .insert_header(no_store());
     response
 }

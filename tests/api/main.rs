@@ -93,6 +93,7 @@ mod home;
 mod input;
 mod instances;
 mod login;
+mod login_form_tokens;
 mod logout;
 mod logs;
 mod malformed;

@@ -17,6 +17,7 @@ use self::openapi::{ServerFaults, Unauthenticated};
 use crate::auth::{Accounts, Credentials, Issued, NewAccount, PasswordChange, PasswordReset};
 use crate::models::User;
 use crate::web::error::{Detail, FieldErrors, LoginRefusal};
+use crate::web::page::no_store;
 use crate::web::{ApiError, ApiUser, Remote};
 
 /// An account.
@@ -97,7 +98,7 @@ pub async fn register(
     };
     let user = accounts.register(input, device).await?;
     Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(no_store())
         .json(UserBody::from(&user)))
 }
 
@@ -175,7 +176,7 @@ pub async fn refresh(
 /// The answer of a login or a refresh: a new access token and refresh token.
 fn token_answer(accounts: &Accounts, issued: Issued) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(no_store())
         .json(TokenPair {
             access_token: issued.token,
             token_type: TokenType::Bearer,
@@ -221,7 +222,7 @@ pub async fn logout(
 )]
 pub async fn me(ApiUser { auth, .. }: ApiUser) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(no_store())
         .json(UserBody::from(auth.user.as_ref()))
 }
 
