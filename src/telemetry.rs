@@ -4,9 +4,10 @@
 
 mod text;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tracing::Level;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -35,7 +36,8 @@ pub enum LogFormat {
 
 /// Logs at `info`, or as `RUST_LOG` says. Lines are written by a
 /// background thread, so a request never waits for the terminal or the
-/// disk; none is dropped. Keep the guard until the end: dropping it flushes.
+/// disk, in batches of at most a millisecond under load; none is dropped.
+/// Keep the guard until the end: dropping it flushes.
 /// An invalid `RUST_LOG` is reported (once the logger runs) and `info` used.
 pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     let (filter, problem) = match std::env::var("RUST_LOG") {
@@ -57,7 +59,7 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     };
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::BufWriter::new(output));
+        .finish(Batched::new(output));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
         // Without colours (a file, a pipe, the journal): the same lines,
         // written with less work.
@@ -91,6 +93,44 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
         tracing::warn!("RUST_LOG is not a valid log filter ({problem}); logging at info");
     }
     guard
+}
+
+/// How often the log writer flushes at most while lines keep coming.
+const FLUSH_EVERY: Duration = Duration::from_millis(1);
+
+/// The background writer's output: lines gather in a buffer, which is
+/// written when the writer has nothing more to take, but not more often
+/// than every [`FLUSH_EVERY`]: a burst of lines costs one `write` a
+/// millisecond, and the request threads need not wake the writer for each
+/// line (it is not waiting while it pauses). A lone line is written at once.
+struct Batched {
+    buffer: std::io::BufWriter<Box<dyn Write + Send>>,
+    flushed: Instant,
+}
+
+impl Batched {
+    fn new(output: Box<dyn Write + Send>) -> Self {
+        Self {
+            buffer: std::io::BufWriter::with_capacity(64 * 1024, output),
+            flushed: Instant::now(),
+        }
+    }
+}
+
+impl Write for Batched {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let since = self.flushed.elapsed();
+        if since < FLUSH_EVERY {
+            std::thread::sleep(FLUSH_EVERY - since);
+        }
+        self.buffer.flush()?;
+        self.flushed = Instant::now();
+        Ok(())
+    }
 }
 
 /// Targets and levels are all most filters say, and a static filter costs
