@@ -214,18 +214,37 @@ impl std::fmt::Debug for RequestId {
 }
 
 /// A duration in milliseconds with three decimals (`"0.123"`), as
-/// `format!("{:.3}", ms)` writes it, from integers: rounded to the
-/// microsecond.
-pub fn millis_3(elapsed: std::time::Duration) -> String {
+/// `format!("{:.3}", ms)` writes it, from integers and without an
+/// allocation: rounded to the microsecond.
+pub fn millis_3(elapsed: std::time::Duration) -> Millis {
     let micros = (elapsed.as_nanos() + 500) / 1000;
-    let (whole, fraction) = (micros / 1000, micros % 1000);
-    let mut out = whole.to_string();
-    out.push('.');
-    let fraction = u16::try_from(fraction).unwrap_or(0);
-    for divisor in [100, 10, 1] {
-        out.push(char::from(b'0' + (fraction / divisor % 10) as u8));
+    let mut text = [b'0'; 24];
+    let mut start = text.len();
+    let mut rest = micros;
+    // Three decimals, the point, then at least one whole digit.
+    while start > text.len() - 5 || rest > 0 {
+        start -= 1;
+        if start == text.len() - 4 {
+            text[start] = b'.';
+            continue;
+        }
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-    out
+    Millis { text, start }
+}
+
+/// The text [`millis_3`] made.
+pub struct Millis {
+    text: [u8; 24],
+    start: usize,
+}
+
+impl Millis {
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and a point.
+        std::str::from_utf8(&self.text[self.start..]).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -275,7 +294,7 @@ mod tests {
         ] {
             let elapsed = Duration::from_nanos(nanos);
             assert_eq!(
-                millis_3(elapsed),
+                millis_3(elapsed).as_str(),
                 format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
                 "{nanos} ns"
             );
