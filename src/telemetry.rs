@@ -4,9 +4,10 @@
 
 mod text;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tracing::Level;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -35,7 +36,8 @@ pub enum LogFormat {
 
 /// Logs at `info`, or as `RUST_LOG` says. Lines are written by a
 /// background thread, so a request never waits for the terminal or the
-/// disk; none is dropped. Keep the guard until the end: dropping it flushes.
+/// disk, in batches of at most a millisecond under load; none is dropped.
+/// Keep the guard until the end: dropping it flushes.
 /// An invalid `RUST_LOG` is reported (once the logger runs) and `info` used.
 pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     let (filter, problem) = match std::env::var("RUST_LOG") {
@@ -57,7 +59,7 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     };
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::BufWriter::new(output));
+        .finish(Batched::new(output));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
         // Without colours (a file, a pipe, the journal): the same lines,
         // written with less work.
@@ -91,6 +93,44 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
         tracing::warn!("RUST_LOG is not a valid log filter ({problem}); logging at info");
     }
     guard
+}
+
+/// How often the log writer flushes at most while lines keep coming.
+const FLUSH_EVERY: Duration = Duration::from_millis(1);
+
+/// The background writer's output: lines gather in a buffer, which is
+/// written when the writer has nothing more to take, but not more often
+/// than every [`FLUSH_EVERY`]: a burst of lines costs one `write` a
+/// millisecond, and the request threads need not wake the writer for each
+/// line (it is not waiting while it pauses). A lone line is written at once.
+struct Batched {
+    buffer: std::io::BufWriter<Box<dyn Write + Send>>,
+    flushed: Instant,
+}
+
+impl Batched {
+    fn new(output: Box<dyn Write + Send>) -> Self {
+        Self {
+            buffer: std::io::BufWriter::with_capacity(64 * 1024, output),
+            flushed: Instant::now(),
+        }
+    }
+}
+
+impl Write for Batched {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let since = self.flushed.elapsed();
+        if since < FLUSH_EVERY {
+            std::thread::sleep(FLUSH_EVERY - since);
+        }
+        self.buffer.flush()?;
+        self.flushed = Instant::now();
+        Ok(())
+    }
 }
 
 /// Targets and levels are all most filters say, and a static filter costs
@@ -174,18 +214,37 @@ impl std::fmt::Debug for RequestId {
 }
 
 /// A duration in milliseconds with three decimals (`"0.123"`), as
-/// `format!("{:.3}", ms)` writes it, from integers: rounded to the
-/// microsecond.
-pub fn millis_3(elapsed: std::time::Duration) -> String {
+/// `format!("{:.3}", ms)` writes it, from integers and without an
+/// allocation: rounded to the microsecond.
+pub fn millis_3(elapsed: std::time::Duration) -> Millis {
     let micros = (elapsed.as_nanos() + 500) / 1000;
-    let (whole, fraction) = (micros / 1000, micros % 1000);
-    let mut out = whole.to_string();
-    out.push('.');
-    let fraction = u16::try_from(fraction).unwrap_or(0);
-    for divisor in [100, 10, 1] {
-        out.push(char::from(b'0' + (fraction / divisor % 10) as u8));
+    let mut text = [b'0'; 24];
+    let mut start = text.len();
+    let mut rest = micros;
+    // Three decimals, the point, then at least one whole digit.
+    while start > text.len() - 5 || rest > 0 {
+        start -= 1;
+        if start == text.len() - 4 {
+            text[start] = b'.';
+            continue;
+        }
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-    out
+    Millis { text, start }
+}
+
+/// The text [`millis_3`] made.
+pub struct Millis {
+    text: [u8; 24],
+    start: usize,
+}
+
+impl Millis {
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and a point.
+        std::str::from_utf8(&self.text[self.start..]).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -235,7 +294,7 @@ mod tests {
         ] {
             let elapsed = Duration::from_nanos(nanos);
             assert_eq!(
-                millis_3(elapsed),
+                millis_3(elapsed).as_str(),
                 format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
                 "{nanos} ns"
             );

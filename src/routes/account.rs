@@ -1,9 +1,12 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::{Accounts, Authenticated};
+use crate::models::User;
 use crate::routes::logout::logged_out;
 use crate::web::form::Form;
 use crate::web::form_page::{Field, FormPage};
@@ -15,9 +18,7 @@ use crate::web::{AppError, AuthCookies, PageUser, Remote, session};
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub layout: Layout,
-    pub username: String,
-    pub email: String,
-    pub email_verified: bool,
+    pub user: Arc<User>,
 }
 
 pub async fn account(
@@ -28,9 +29,7 @@ pub async fn account(
         StatusCode::OK,
         &AccountPage {
             layout: Layout::new("Your account", &session, Some(&auth)),
-            username: auth.user.username.clone(),
-            email: auth.user.email.clone(),
-            email_verified: auth.user.email_verified,
+            user: Arc::clone(&auth.user),
         },
     )
 }

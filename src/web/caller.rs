@@ -150,15 +150,17 @@ impl FromRequest for PageUser {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let maybe = MaybeUser::from_request(req, payload);
-        let next = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
+        let req = req.clone();
         Box::pin(async move {
             match maybe.await? {
                 MaybeUser(Some(user)) => Ok(Self(user)),
-                MaybeUser(None) => Err(AppError::LoginRequired { next }),
+                MaybeUser(None) => Err(AppError::LoginRequired {
+                    next: req
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_owned(),
+                }),
             }
         })
     }

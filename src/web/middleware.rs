@@ -67,7 +67,7 @@ pub async fn request_span(
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
-            latency_ms = millis_3(elapsed),
+            latency_ms = millis_3(elapsed).as_str(),
             "request"
         );
     });

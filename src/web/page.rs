@@ -1,11 +1,14 @@
 //! What every page shares: the layout context and rendering.
 
+use std::sync::Arc;
+
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use askama::Template;
 
 use crate::auth::Authenticated;
+use crate::models::User;
 use crate::routes::static_files::STYLESHEET_URL;
 use crate::web::error::AppError;
 use crate::web::session::{self, PageSession};
@@ -15,8 +18,8 @@ pub struct Layout {
     pub title: &'static str,
     /// The stylesheet's versioned URL.
     pub stylesheet: &'static str,
-    /// The logged-in user's name, for the header.
-    pub username: Option<String>,
+    /// The logged-in user, whose name the header shows.
+    pub user: Option<Arc<User>>,
     pub csrf: String,
     pub flash: Option<String>,
 }
@@ -29,7 +32,7 @@ impl Layout {
         Self {
             title,
             stylesheet: STYLESHEET_URL.as_str(),
-            username: user.map(|u| u.user.username.clone()),
+            user: user.map(|u| Arc::clone(&u.user)),
             csrf: session::form_token(session, user),
             flash: session::take_flash(session),
         }
@@ -40,7 +43,7 @@ impl Layout {
         Self {
             title,
             stylesheet: STYLESHEET_URL.as_str(),
-            username: None,
+            user: None,
             csrf: String::new(),
             flash: None,
         }
