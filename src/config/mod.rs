@@ -576,6 +576,38 @@ mod tests {
     }
 
     #[test]
+    fn revocations_are_heard_on_postgresql_only_by_default_from_its_own_database() {
+        const PG: &str = "postgres://gatehouse:pw@db.internal/app";
+        let channel = |vars: &[(&str, &str)]| settings(vars).map(|s| s.revocations);
+        assert_eq!(channel(&[]).ok(), Some(RevocationChannel::Off));
+        assert_eq!(
+            channel(&[("DATABASE_URL", PG)]).ok(),
+            Some(RevocationChannel::Postgres(PG.into()))
+        );
+        let direct = "postgres://gatehouse:pw@db-direct.internal/app";
+        assert_eq!(
+            channel(&[("DATABASE_URL", PG), ("GATEHOUSE_LISTEN_URL", direct)]).ok(),
+            Some(RevocationChannel::Postgres(direct.into()))
+        );
+        assert_eq!(
+            channel(&[("DATABASE_URL", PG), ("GATEHOUSE_LISTEN_URL", "OFF")]).ok(),
+            Some(RevocationChannel::Off)
+        );
+        for (database, listen) in [
+            ("sqlite://g.db", direct),
+            (PG, "sqlite://g.db"),
+            (PG, "db-direct.internal"),
+        ] {
+            let err = channel(&[("DATABASE_URL", database), ("GATEHOUSE_LISTEN_URL", listen)])
+                .expect_err(listen);
+            assert_eq!(err.variable, "GATEHOUSE_LISTEN_URL");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+        let shown = format!("{:?}", channel(&[("DATABASE_URL", PG)]).expect("valid"));
+        assert!(!shown.contains("pw"), "{shown}");
+    }
+
+    #[test]
     fn the_auth_cache_lives_a_second_at_most() {
         let ttl =
             |raw: &str| settings(&[("GATEHOUSE_AUTH_CACHE_TTL", raw)]).map(|s| s.auth_cache_ttl);
