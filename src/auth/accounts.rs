@@ -641,6 +641,8 @@ impl Accounts {
             .await?;
         match outcome {
             Outcome::Rotated(user, started) => {
+                // The spent credential renews nothing from here on.
+                self.cache.forget_session(&started.id);
                 metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
                 self.issue(user, started)
             }
@@ -657,39 +659,66 @@ impl Accounts {
     /// live session, buys a new access token in that session. The
     /// credential is not rotated, so tabs racing with one cookie all
     /// succeed. `None` when the credential names no live session.
+    ///
+    /// A credential that named a live session is remembered in the token
+    /// cache like a token (under `r:` and its hash, which no token starts
+    /// with, the session standing in for claims), so the same revocations
+    /// drop it, and a rotation drops it too.
     pub async fn renew(&self, credential: &str) -> Result<Option<(Authenticated, String)>, Error> {
         if credential.is_empty() {
             return Ok(None);
         }
         let hash = sessions::hash_refresh(credential);
-        let now = unix_now();
+        let key = format!("r:{hash}");
+        // Before the cache is read: a revocation from here on keeps both
+        // the credential and the new token out of it.
         let ticket = self.cache.ticket();
-        let found = self
-            .db
-            .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
-            .await?;
-        let Some(session::ByRefresh {
-            user,
-            id: sid,
-            last_used_at,
-            expires_at,
-            ..
-        }) = found
-        else {
-            return Ok(None);
+        let (user, sid, session_ends) = match self.cache.get(&key, unix_now_millis()) {
+            Some(hit) => (hit.user, hit.claims.sid.clone(), hit.claims.exp),
+            None => {
+                let now = unix_now();
+                let found = self
+                    .db
+                    .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
+                    .await?;
+                let Some(session::ByRefresh {
+                    user,
+                    id: sid,
+                    last_used_at,
+                    expires_at,
+                    ..
+                }) = found
+                else {
+                    return Ok(None);
+                };
+                self.record_use(&sid, last_used_at, now).await?;
+                let user = Arc::new(user);
+                let session = Arc::new(Claims {
+                    sub: user.id.to_string(),
+                    exp: expires_at,
+                    iat: now,
+                    jti: String::new(),
+                    iss: String::new(),
+                    ver: user.token_version,
+                    sid: sid.clone(),
+                    nbf: None,
+                });
+                self.cache
+                    .insert(&key, Arc::clone(&user), session, expires_at, ticket);
+                (user, sid, expires_at)
+            }
         };
-        self.record_use(&sid, last_used_at, now).await?;
         let (token, claims) = self
             .tokens
             .issue(user.id, user.token_version, &sid, unix_now())
             .map_err(Error::internal)?;
         metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
-        let (user, claims) = (Arc::new(user), Arc::new(claims));
+        let claims = Arc::new(claims);
         self.cache.insert(
             &token,
             Arc::clone(&user),
             Arc::clone(&claims),
-            expires_at,
+            session_ends,
             ticket,
         );
         Ok(Some((Authenticated { user, claims }, token)))

@@ -31,7 +31,8 @@ backend_tests! {
         a_remembered_session_outlives_the_idle_limit,
         a_page_without_an_access_token_is_served_and_renewed_from_the_refresh_cookie,
         expired_access_tokens_are_renewed_on_a_get_and_on_a_form_post,
-        logout_with_only_the_refresh_cookie_ends_the_session;
+        logout_with_only_the_refresh_cookie_ends_the_session,
+        a_rotated_refresh_credential_renews_no_page;
     multi_thread:
         five_requests_racing_with_one_refresh_cookie_all_succeed;
 }
@@ -423,4 +424,25 @@ async fn logout_with_only_the_refresh_cookie_ends_the_session(backend: Backend) 
     let me = replay.get_me().await;
     assert_eq!(me.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie(&me, AUTH_COOKIE).is_none());
+}
+
+async fn a_rotated_refresh_credential_renews_no_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = registered(&app).await;
+    let login = api_login(&app, &user, false).await;
+    let spent = text(&login["refresh_token"]);
+    // A page renewed from the credential: it is remembered now.
+    let browser = app.new_browser();
+    browser.set_cookie("gatehouse_refresh", &spent);
+    assert_eq!(browser.get_me().await.status(), StatusCode::OK);
+
+    let rotated = json_body(refresh(&app, &spent).await, StatusCode::OK).await;
+
+    // At once, the spent credential logs nobody in; the new one does.
+    let stale = app.new_browser();
+    stale.set_cookie("gatehouse_refresh", &spent);
+    assert_eq!(stale.get_me().await.status(), StatusCode::SEE_OTHER);
+    let fresh = app.new_browser();
+    fresh.set_cookie("gatehouse_refresh", &text(&rotated["refresh_token"]));
+    assert_eq!(fresh.get_me().await.status(), StatusCode::OK);
 }

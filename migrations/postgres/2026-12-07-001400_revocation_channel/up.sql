@@ -1,7 +1,7 @@
 -- Every change that can make a cached token invalid is announced on the
 -- channel gatehouse_auth, so that every instance drops it at once: a
--- session ending (s:ID), a token denylisted (t:JTI), a user row changing or
--- going (u:ID). A notification is delivered only when its transaction
+-- session ending or its refresh credential rotated (s:ID), a token
+-- denylisted (t:JTI), a user row changing or going (u:ID). A notification is delivered only when its transaction
 -- commits. The triggers run once a statement: a statement that touches
 -- more than 100 rows (an operator's bulk SQL, a purge) sends one '*'
 -- instead, which drops every cached token, so that no listener is flooded.
@@ -19,7 +19,8 @@ CREATE FUNCTION gatehouse_sessions_ended() RETURNS trigger LANGUAGE plpgsql AS $
 BEGIN
     PERFORM gatehouse_announce(ARRAY(
         SELECT 's:' || n.id FROM old_rows o JOIN new_rows n ON o.id = n.id
-        WHERE o.ended_at IS NULL AND n.ended_at IS NOT NULL));
+        WHERE (o.ended_at IS NULL AND n.ended_at IS NOT NULL)
+           OR o.refresh_hash <> n.refresh_hash));
     RETURN NULL;
 END
 $$;
