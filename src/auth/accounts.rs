@@ -25,7 +25,7 @@ use diesel::connection::SimpleConnection;
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::auth::activity::{self, Event};
-use crate::auth::cache::AuthCache;
+use crate::auth::cache::{AuthCache, Ticket};
 use crate::auth::hash_pool::HashPool;
 use crate::auth::key_file;
 use crate::auth::links;
@@ -659,84 +659,108 @@ impl Accounts {
     /// live session, buys a new access token in that session. The
     /// credential is not rotated, so tabs racing with one cookie all
     /// succeed. `None` when the credential names no live session.
-    ///
-    /// A credential that named a live session is remembered in the token
-    /// cache like a token (under `r:` and its hash, which no token starts
-    /// with, the session standing in for claims), so the same revocations
-    /// drop it, and a rotation drops it too.
     pub async fn renew(&self, credential: &str) -> Result<Option<(Authenticated, String)>, Error> {
-        if credential.is_empty() {
-            return Ok(None);
-        }
-        let hash = sessions::hash_refresh(credential);
-        let key = format!("r:{hash}");
         // Before the cache is read: a revocation from here on keeps both
         // the credential and the new token out of it.
         let ticket = self.cache.ticket();
-        let (user, sid, session_ends) = match self.cache.get(&key, unix_now_millis()) {
-            Some(hit) => (hit.user, hit.claims.sid.clone(), hit.claims.exp),
-            None => {
-                let now = unix_now();
-                let found = self
-                    .db
-                    .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
-                    .await?;
-                let Some(session::ByRefresh {
-                    user,
-                    id: sid,
-                    last_used_at,
-                    expires_at,
-                    ..
-                }) = found
-                else {
-                    return Ok(None);
-                };
-                self.record_use(&sid, last_used_at, now).await?;
-                let user = Arc::new(user);
-                let session = Arc::new(Claims {
-                    sub: user.id.to_string(),
-                    exp: expires_at,
-                    iat: now,
-                    jti: String::new(),
-                    iss: String::new(),
-                    ver: user.token_version,
-                    sid: sid.clone(),
-                    nbf: None,
-                });
-                self.cache
-                    .insert(&key, Arc::clone(&user), session, expires_at, ticket);
-                (user, sid, expires_at)
-            }
+        let Some(live) = self.live_session_of_refresh(credential, ticket).await? else {
+            return Ok(None);
         };
         let (token, claims) = self
             .tokens
-            .issue(user.id, user.token_version, &sid, unix_now())
+            .issue(
+                live.user.id,
+                live.user.token_version,
+                &live.claims.sid,
+                unix_now(),
+            )
             .map_err(Error::internal)?;
         metrics::counter!("gatehouse_sessions_renewed_total").increment(1);
         let claims = Arc::new(claims);
         self.cache.insert(
             &token,
-            Arc::clone(&user),
+            Arc::clone(&live.user),
             Arc::clone(&claims),
-            session_ends,
+            live.claims.exp,
             ticket,
         );
-        Ok(Some((Authenticated { user, claims }, token)))
+        Ok(Some((
+            Authenticated {
+                user: live.user,
+                claims,
+            },
+            token,
+        )))
     }
 
     /// The id of the live session a refresh credential names, without
-    /// renewing it or recording a use; `None` when it names none.
+    /// renewing it; `None` when it names none.
     pub async fn session_of_refresh(&self, credential: &str) -> Result<Option<String>, Error> {
+        let ticket = self.cache.ticket();
+        let live = self.live_session_of_refresh(credential, ticket).await?;
+        Ok(live.map(|live| live.claims.sid.clone()))
+    }
+
+    /// The user and session (standing in for claims: its id as `sid`, its
+    /// end as `exp`) of the live session a refresh credential names.
+    ///
+    /// A credential found live is remembered in the token cache like a
+    /// token (under `r:` and its hash, which no token starts with), so the
+    /// same revocations drop it, and a rotation drops it too.
+    async fn live_session_of_refresh(
+        &self,
+        credential: &str,
+        ticket: Ticket,
+    ) -> Result<Option<Authenticated>, Error> {
         if credential.is_empty() {
             return Ok(None);
         }
         let hash = sessions::hash_refresh(credential);
+        let key = format!("r:{hash}");
+        if let Some(hit) = self.cache.get(&key, unix_now_millis()) {
+            return Ok(Some(Authenticated {
+                user: hit.user,
+                claims: hit.claims,
+            }));
+        }
         let now = unix_now();
         let found = self
             .db
             .run(move |conn| Ok(session::find_live_by_refresh(conn, &hash, now)?))
             .await?;
-        Ok(found.map(|found| found.id))
+        let Some(session::ByRefresh {
+            user,
+            id: sid,
+            last_used_at,
+            expires_at,
+            ..
+        }) = found
+        else {
+            return Ok(None);
+        };
+        self.record_use(&sid, last_used_at, now).await?;
+        let user = Arc::new(user);
+        let session = Arc::new(Claims {
+            sub: user.id.to_string(),
+            exp: expires_at,
+            iat: now,
+            jti: String::new(),
+            iss: String::new(),
+            ver: user.token_version,
+            sid,
+            nbf: None,
+        });
+        self.cache.insert(
+            &key,
+            Arc::clone(&user),
+            Arc::clone(&session),
+            expires_at,
+            ticket,
+        );
+        Ok(Some(Authenticated {
+            user,
+            claims: session,
+        }))
     }
 
     /// Ends the session a refresh credential names (a logout whose access

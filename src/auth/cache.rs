@@ -187,10 +187,9 @@ impl AuthCache {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
-            let (ttl, pushed_ttl) = (self.ttl, self.pushed_ttl);
-            entries.retain(|_, entry| {
-                now.saturating_duration_since(entry.checked) < ttl.max(pushed_ttl)
-            });
+            // No entry lives longer than `pushed_ttl` (never below `ttl`).
+            let longest = self.pushed_ttl;
+            entries.retain(|_, entry| now.saturating_duration_since(entry.checked) < longest);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }

@@ -118,25 +118,21 @@ fn listen(conn: &mut PgConnection, cache: &AuthCache, was_lost: bool) -> Ended {
     } else {
         tracing::info!("listening for revocations made elsewhere");
     }
-    let error = loop {
+    let error = 'listening: loop {
         // Whatever was committed before this round trip began has been
         // delivered by the time its answer comes: read it, then say so.
         let sent = Instant::now();
-        if let Err(error) = conn.batch_execute("SELECT 1") {
-            break error;
-        }
-        if let Err(error) = drain(conn, cache) {
+        if let Err(error) = conn
+            .batch_execute("SELECT 1")
+            .and_then(|()| drain(conn, cache))
+        {
             break error;
         }
         cache.channel_heard(sent);
-        let next = sent + HEARTBEAT;
-        while Instant::now() < next {
+        while Instant::now() < sent + HEARTBEAT {
             std::thread::sleep(POLL);
             if let Err(error) = drain(conn, cache) {
-                return Ended {
-                    error,
-                    listened: true,
-                };
+                break 'listening error;
             }
         }
     };

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TcpProxy, TestApp, TestUser, TokenUser, run_gatehouse};
+use crate::helpers::{
+    Backend, TcpProxy, TestApp, TestUser, TokenUser, postgres_address, run_gatehouse,
+};
 use crate::metrics::scrape;
 
 backend_tests! {
@@ -109,16 +111,7 @@ async fn revocations_are_pushed_and_the_cache_falls_back_while_the_channel_is_do
     // B hears revocations through a line the test can cut; its pool goes
     // to the database directly.
     let mut listen_url = url::Url::parse(&a.database_url).unwrap();
-    let upstream = tokio::net::lookup_host(format!(
-        "{}:{}",
-        listen_url.host_str().unwrap(),
-        listen_url.port().unwrap_or(5432)
-    ))
-    .await
-    .unwrap()
-    .next()
-    .unwrap();
-    let proxy = TcpProxy::start(upstream).await;
+    let proxy = TcpProxy::start(postgres_address(&a.database_url)).await;
     listen_url.set_host(Some("127.0.0.1")).unwrap();
     listen_url.set_port(Some(proxy.address.port())).unwrap();
     let b = a

@@ -29,45 +29,20 @@ It prints figures and asserts nothing; run it on a quiet machine.
 import argparse
 import http.client
 import json
-import math
 import os
 import random
 import secrets
 import shutil
-import socket
 import string
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
+
+from benchlib import PASSWORD, free_port, percentile, pg_urls, psql
 
 ACCOUNTS = 20
 WARMUP = 100
-PASSWORD = "tangerine-kettle-47"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_urls(server_url, name):
-    """The maintenance database's URL and the URL of database `name`."""
-    parts = urllib.parse.urlsplit(server_url)
-    return (urllib.parse.urlunsplit(parts._replace(path="/postgres")),
-            urllib.parse.urlunsplit(parts._replace(path="/" + name)))
-
-
-def psql(url, sql):
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
-def percentile(ordered, p):
-    """Nearest rank of a sorted list."""
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def summary(name, times_ns):

@@ -42,49 +42,24 @@ import argparse
 import base64
 import http.client
 import json
-import math
 import os
 import random
 import re
 import secrets
 import shutil
-import socket
 import string
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
-PASSWORD = "tangerine-kettle-47"
+from benchlib import PASSWORD, free_port, percentile, pg_urls, psql
+
 POLL_CAP_NS = 3_000_000_000
 KINDS = ("logout", "session", "disable")
 SET_HERE = {"GATEHOUSE_BIND", "GATEHOUSE_SECRET", "GATEHOUSE_COOKIE_SECURE",
             "GATEHOUSE_RATE_LIMITS", "GATEHOUSE_BCRYPT_COST", "GATEHOUSE_MAIL_DIR",
             "GATEHOUSE_LISTEN_URL"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_urls(server_url, name):
-    """The maintenance database's URL and the URL of database `name`."""
-    parts = urllib.parse.urlsplit(server_url)
-    return (urllib.parse.urlunsplit(parts._replace(path="/postgres")),
-            urllib.parse.urlunsplit(parts._replace(path="/" + name)))
-
-
-def psql(url, sql):
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
-def percentile(ordered, p):
-    """Nearest rank of a sorted list."""
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def claim(token, name):

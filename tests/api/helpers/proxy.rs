@@ -1,7 +1,7 @@
 //! A TCP proxy of the test's own, to put between a server and PostgreSQL
 //! and cut the line at will.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
@@ -50,4 +50,15 @@ impl TcpProxy {
     pub fn restore(&self) {
         self.cut.send_replace(false);
     }
+}
+
+/// The address of the PostgreSQL server a connection URL names.
+pub fn postgres_address(url: &str) -> SocketAddr {
+    let url = url::Url::parse(url).expect("the PostgreSQL URL does not parse");
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    (host, url.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .expect("the PostgreSQL host resolves")
+        .next()
+        .expect("the PostgreSQL host has an address")
 }
