@@ -29,6 +29,8 @@ mod mail;
 mod proxy;
 #[path = "helpers/sql.rs"]
 mod sql;
+#[path = "helpers/terminal.rs"]
+mod terminal;
 #[path = "helpers/tokens.rs"]
 mod tokens;
 #[path = "helpers/users.rs"]
@@ -60,6 +62,8 @@ pub use mail::*;
 pub use proxy::*;
 #[allow(unused_imports)]
 pub use sql::*;
+#[allow(unused_imports)]
+pub use terminal::*;
 #[allow(unused_imports)]
 pub use tokens::*;
 #[allow(unused_imports)]

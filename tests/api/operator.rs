@@ -12,7 +12,7 @@ use crate::helpers::{
     INVALID_CREDENTIALS, PASSWORD_CHANGED_MAIL, PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT, RESET_MAIL,
     TestApp, TestUser, USERNAME_LENGTH, USERNAME_TAKEN, assert_api_login, assert_has_field,
     event_names, events_named, fresh_password, input_value, json_body, run_gatehouse,
-    run_gatehouse_with_input, spawn_with_mail,
+    run_gatehouse_on_terminal, run_gatehouse_with_input, spawn_with_mail,
 };
 
 backend_tests!(
@@ -21,6 +21,7 @@ backend_tests!(
     creating_a_user_takes_the_password_from_standard_input_and_the_account_logs_in,
     creating_a_user_checks_the_registration_rules_before_asking_for_a_password,
     without_a_terminal_the_password_must_come_with_password_stdin,
+    at_a_terminal_the_password_is_asked_twice_without_echo,
     users_are_listed_and_shown_as_a_table_and_as_json_lines,
     setting_a_password_ends_every_session_and_only_the_new_password_logs_in,
     a_disabled_user_is_logged_out_and_its_right_password_gets_403_until_enabled,
@@ -337,6 +338,65 @@ async fn without_a_terminal_the_password_must_come_with_password_stdin(backend: 
         StatusCode::OK,
     )
     .await;
+}
+
+async fn at_a_terminal_the_password_is_asked_twice_without_echo(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = TestUser::generate();
+    let create = [
+        "user",
+        "create",
+        user.email.as_str(),
+        user.username.as_str(),
+    ];
+    // Two different answers: refused, nothing created.
+    let other = fresh_password();
+    let Some(differ) = run_gatehouse_on_terminal(&app.database, &create, &[&user.password, &other])
+    else {
+        return;
+    };
+    assert_eq!(differ.stuck_at_line, None, "{differ:?}");
+    assert_eq!(differ.status, 1, "{differ:?}");
+    assert!(
+        differ.shown.contains("the two passwords differ"),
+        "{differ:?}"
+    );
+    assert!(!differ.shown.contains(&user.password), "{differ:?}");
+    let shown = run_gatehouse(&app.database, &["user", "show", &user.email], &[]);
+    assert_eq!(shown.status.code(), Some(1), "{shown:?}");
+
+    // The same twice: both prompts shown with echo off (the driver types
+    // only then), the password never on the screen, and it logs in.
+    let created =
+        run_gatehouse_on_terminal(&app.database, &create, &[&user.password, &user.password])
+            .expect("the terminal ran before");
+    assert_eq!(created.stuck_at_line, None, "{created:?}");
+    assert_eq!(created.status, 0, "{created:?}");
+    assert!(created.shown.contains("New password: "), "{created:?}");
+    assert!(created.shown.contains("Once more: "), "{created:?}");
+    assert!(created.shown.contains(&user.username), "{created:?}");
+    assert!(!created.shown.contains(&user.password), "{created:?}");
+    app.login_via_api(&user.email, &user.password).await;
+
+    // set-password asks the same way, and the new password replaces the old.
+    let owner = app.register_token_user().await;
+    let new = fresh_password();
+    let set = run_gatehouse_on_terminal(
+        &app.database,
+        &["user", "set-password", &owner.user.email],
+        &[&new, &new],
+    )
+    .expect("the terminal ran before");
+    assert_eq!((set.status, set.stuck_at_line), (0, None), "{set:?}");
+    assert!(!set.shown.contains(&new), "{set:?}");
+    assert_api_login(
+        &app,
+        &owner.user.email,
+        &owner.user.password,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    app.login_via_api(&owner.user.email, &new).await;
 }
 
 async fn users_are_listed_and_shown_as_a_table_and_as_json_lines(backend: Backend) {
