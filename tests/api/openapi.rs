@@ -1,6 +1,7 @@
 //! `GET /api/openapi.json`: an OpenAPI 3.1 document that lists every API
 //! route the server has (and nothing else), whose schemas real answers
-//! match, and that schemathesis finds true against the live server.
+//! match, that schemathesis finds true against the live server, and from
+//! which a client generator makes a client that works.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -18,6 +19,7 @@ backend_tests!(
     the_document_is_openapi_3_1_and_lists_every_api_route,
     real_answers_match_their_documented_schemas,
     schemathesis_finds_the_server_true_to_the_document,
+    a_client_generated_from_the_document_works_against_the_server,
 );
 
 /// Every route under `/api` the server has: what the document must list.
@@ -49,6 +51,10 @@ const OPEN: [&str; 6] = [
 
 /// The pinned version `.ci/run` installs.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// The client generator `.ci/run` installs, at this version.
+const CLIENT_GENERATOR: &str = "openapi-python-client==0.29.1";
+/// Drives the generated client through the account's life.
+const CLIENT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/api_client.py");
 /// Test cases per operation and phase: enough to reach every documented
 /// status, few enough to stay well under a minute.
 const SCHEMATHESIS_EXAMPLES: &str = "60";
@@ -323,33 +329,33 @@ async fn real_answers_match_their_documented_schemas(backend: Backend) {
     assert_documented(&doc, "delete", "/api/sessions/{id}", unknown).await;
 }
 
-/// The schemathesis executable, or `None` (one line for the run) when it
-/// is missing outside CI.
-fn schemathesis() -> Option<&'static str> {
-    let present = Command::new("schemathesis")
+/// `program` (installed from PyPI as `pin`), or `None` (one line for the
+/// run) when it is missing outside CI.
+fn python_tool(program: &'static str, pin: &str) -> Option<&'static str> {
+    let present = Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if present {
-        return Some("schemathesis");
+        return Some(program);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("schemathesis must run in CI: pip install {SCHEMATHESIS}");
+        panic!("{program} must run in CI: pip install {pin}");
     }
     static NOTICE: Once = Once::new();
     NOTICE.call_once(|| {
         let _ = writeln!(
             std::io::stderr(),
-            "skipping the schemathesis run: pip install {SCHEMATHESIS} to run it"
+            "skipping the OpenAPI tools: pip install {SCHEMATHESIS} {CLIENT_GENERATOR} to run them"
         );
     });
     None
 }
 
 async fn schemathesis_finds_the_server_true_to_the_document(backend: Backend) {
-    let Some(program) = schemathesis() else {
+    let Some(program) = python_tool("schemathesis", SCHEMATHESIS) else {
         return;
     };
     let app = TestApp::spawn(backend).await;
@@ -426,6 +432,96 @@ async fn schemathesis_finds_the_server_true_to_the_document(backend: Backend) {
         refused_only.iter().all(|op| op == "POST /api/refresh"),
         "schemathesis could not log in for {refused_only:?}:\n{stdout}"
     );
+}
+
+/// What a client developer does with the document: generate a client
+/// (openapi-python-client, one of the generators the README names) and use
+/// it. Each call's status and the generated type its answer was parsed into
+/// must be the documented ones.
+async fn a_client_generated_from_the_document_works_against_the_server(backend: Backend) {
+    let Some(generator) = python_tool("openapi-python-client", CLIENT_GENERATOR) else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let dir = app.database.dir.path();
+    let document = app
+        .get("/api/openapi.json")
+        .await
+        .text()
+        .await
+        .expect("the document");
+    std::fs::write(dir.join("gatehouse.json"), document).expect("writing the document");
+    let generated = Command::new(generator)
+        .args([
+            "generate",
+            "--path",
+            "gatehouse.json",
+            "--output-path",
+            "client",
+        ])
+        .args(["--meta", "none"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the generator did not start");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&generated.stdout),
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    assert!(generated.status.success(), "{said}");
+    // A warning means a part of the document it could not turn into code.
+    assert!(!said.to_lowercase().contains("warning"), "{said}");
+
+    let user = TestUser::generate();
+    let used = Command::new("python3")
+        .arg(CLIENT_SCRIPT)
+        .arg(dir)
+        .arg(app.url(""))
+        .args([&user.username, &user.email, &user.password])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 did not start");
+    let stdout = String::from_utf8_lossy(&used.stdout);
+    assert!(
+        used.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&used.stderr)
+    );
+    let calls: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let seen: Vec<(&str, u64, &str)> = calls
+        .iter()
+        .map(|call| {
+            (
+                call["operation"].as_str().unwrap_or_default(),
+                call["status"].as_u64().unwrap_or_default(),
+                call["parsed"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("register", 201, "User"),
+            ("register again", 409, "Detail"),
+            ("login, wrong password", 401, "LoginRefusal"),
+            ("login", 200, "TokenPair"),
+            ("me", 200, "User"),
+            ("sessions", 200, "list[Session]"),
+            ("refresh", 200, "TokenPair"),
+            ("logout", 204, "NoneType"),
+            ("me after logout", 401, "Detail"),
+            ("me, renewed token after logout", 401, "Detail"),
+        ],
+        "{stdout}"
+    );
+    // The account the client read is the one it made, with this login.
+    assert_eq!(calls[4]["email"], user.email.as_str(), "{stdout}");
+    assert_eq!(calls[4]["id"], true, "{stdout}");
+    assert_eq!(calls[5]["current"], json!([true]), "{stdout}");
 }
 
 /// The operations schemathesis says answered nothing but 401 or 403.
