@@ -193,7 +193,10 @@ impl FromRequest for ApiUser {
 }
 
 fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    // Checked as UTF-8 rather than by `HeaderValue::to_str`, which looks
+    // at the 300 bytes one by one on every API request: a token with a
+    // character outside visible ASCII fails its signature check all the same.
+    let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
