@@ -104,23 +104,23 @@ impl Application {
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(allowed_hosts.clone())
                 .app_data(record_requests)
-                .wrap(from_fn(screen_request))
-                .wrap(from_fn(framework_errors))
-                .wrap(session_middleware(session_key.clone(), secure))
                 .wrap(security_headers(secure))
                 .wrap(from_fn(request_span))
                 // The router tries the routes in this order, and a route with
                 // a parameter is a regular expression to run: the API first
                 // (one prefix to compare), then the pages by their plain
-                // paths, and the routes with parameters last, so the requests
-                // made most (`/me`, `/api/me`) run none.
+                // paths, and the routes with parameters last; in each the route
+                // requested most (`/api/me`, `/me`) comes first. Only the
+                // pages keep a session: the API takes no cookies.
                 .service(
                     web::scope("/api")
+                        .wrap(from_fn(screen_request))
+                        .wrap(from_fn(framework_errors))
+                        .service(get("/me", api::me).delete(api::delete_me))
                         .service(web::resource("/register").post(api::register))
                         .service(web::resource("/login").post(api::login))
                         .service(web::resource("/refresh").post(api::refresh))
                         .service(web::resource("/logout").post(api::logout))
-                        .service(get("/me", api::me).delete(api::delete_me))
                         .service(web::resource("/me/verify-email").post(api::resend_confirmation))
                         .service(web::resource("/me/password").post(api::change_password))
                         .service(web::resource("/password/forgot").post(api::forgot_password))
@@ -134,48 +134,66 @@ impl Application {
                         .service(get("/openapi.json", api::openapi::document))
                         .default_service(web::to(api_not_found)),
                 )
-                .service(get("/", home::home))
-                .service(get("/register", register::register_form).post(register::register))
-                .service(get("/login", login::login_form).post(login::login))
-                .service(web::resource("/logout").post(logout::logout))
-                .service(web::resource("/logout-everywhere").post(logout::logout_everywhere))
-                .service(get("/me", account::account))
-                .service(web::resource("/me/verify-email").post(email::resend))
-                .service(get("/me/password", password::change_form).post(password::change))
-                .service(get("/me/email", email::change_form).post(email::change))
-                .service(get("/me/delete", account::delete_form).post(account::delete))
-                .service(get("/me/two-factor", two_factor::settings).post(two_factor::enable))
-                .service(get("/me/two-factor/setup", two_factor::setup))
-                .service(web::resource("/me/two-factor/disable").post(two_factor::disable))
                 .service(
-                    web::resource("/me/two-factor/recovery-codes").post(two_factor::recovery_codes),
+                    web::scope("")
+                        .wrap(from_fn(screen_request))
+                        .wrap(from_fn(framework_errors))
+                        .wrap(session_middleware(session_key.clone(), secure))
+                        .service(get("/me", account::account))
+                        .service(get("/", home::home))
+                        .service(get("/register", register::register_form).post(register::register))
+                        .service(get("/login", login::login_form).post(login::login))
+                        .service(web::resource("/logout").post(logout::logout))
+                        .service(
+                            web::resource("/logout-everywhere").post(logout::logout_everywhere),
+                        )
+                        .service(web::resource("/me/verify-email").post(email::resend))
+                        .service(get("/me/password", password::change_form).post(password::change))
+                        .service(get("/me/email", email::change_form).post(email::change))
+                        .service(get("/me/delete", account::delete_form).post(account::delete))
+                        .service(
+                            get("/me/two-factor", two_factor::settings).post(two_factor::enable),
+                        )
+                        .service(get("/me/two-factor/setup", two_factor::setup))
+                        .service(web::resource("/me/two-factor/disable").post(two_factor::disable))
+                        .service(
+                            web::resource("/me/two-factor/recovery-codes")
+                                .post(two_factor::recovery_codes),
+                        )
+                        .service(
+                            get("/login/two-factor", two_factor::login_form)
+                                .post(two_factor::login),
+                        )
+                        .service(
+                            get("/password/forgot", password::forgot_form).post(password::forgot),
+                        )
+                        .service(get("/me/activity", activity::activity_page))
+                        .service(get("/me/sessions", sessions::sessions_page))
+                        .service(
+                            web::resource("/me/sessions/end-others").post(sessions::end_others),
+                        )
+                        .service(get("/healthz", health::healthz))
+                        .service(
+                            get("/verify-email/{token}", email::confirm_form)
+                                .post(email::confirm)
+                                .app_data(RoutePattern("/verify-email/{token}")),
+                        )
+                        .service(
+                            get("/password/reset/{token}", password::reset_form)
+                                .post(password::reset)
+                                .app_data(RoutePattern("/password/reset/{token}")),
+                        )
+                        .service(
+                            web::resource("/me/sessions/{id}/end")
+                                .post(sessions::end_one)
+                                .app_data(RoutePattern("/me/sessions/{id}/end")),
+                        )
+                        .service(
+                            get("/static/{name}", static_files::static_file)
+                                .app_data(RoutePattern("/static/{name}")),
+                        )
+                        .default_service(web::to(not_found)),
                 )
-                .service(get("/login/two-factor", two_factor::login_form).post(two_factor::login))
-                .service(get("/password/forgot", password::forgot_form).post(password::forgot))
-                .service(get("/me/activity", activity::activity_page))
-                .service(get("/me/sessions", sessions::sessions_page))
-                .service(web::resource("/me/sessions/end-others").post(sessions::end_others))
-                .service(get("/healthz", health::healthz))
-                .service(
-                    get("/verify-email/{token}", email::confirm_form)
-                        .post(email::confirm)
-                        .app_data(RoutePattern("/verify-email/{token}")),
-                )
-                .service(
-                    get("/password/reset/{token}", password::reset_form)
-                        .post(password::reset)
-                        .app_data(RoutePattern("/password/reset/{token}")),
-                )
-                .service(
-                    web::resource("/me/sessions/{id}/end")
-                        .post(sessions::end_one)
-                        .app_data(RoutePattern("/me/sessions/{id}/end")),
-                )
-                .service(
-                    get("/static/{name}", static_files::static_file)
-                        .app_data(RoutePattern("/static/{name}")),
-                )
-                .default_service(web::to(not_found))
         })
         .on_connect(remember_socket)
         .workers(workers)
