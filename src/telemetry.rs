@@ -2,7 +2,10 @@
 //! secret. Work done on other threads for a request runs inside the
 //! request's span, so its lines carry the request id.
 
+mod request;
 mod text;
+
+pub use request::{RequestFields, Route, held_as_values};
 
 use std::io::{IsTerminal, Write};
 use std::sync::LazyLock;
@@ -60,6 +63,7 @@ pub fn init(to: LogTo, format: LogFormat) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .finish(Batched::new(output));
+    request::hold_as_values(format == LogFormat::Text && !ansi);
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
         // Without colours (a file, a pipe, the journal): the same lines,
         // written with less work.

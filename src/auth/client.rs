@@ -31,26 +31,7 @@ impl fmt::Display for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(IpAddr::V4(ip)) => {
-                let mut text = [0u8; 15];
-                let mut len = 0;
-                for (i, octet) in ip.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        text[len] = b'.';
-                        len += 1;
-                    }
-                    let digits = [octet / 100, octet / 10 % 10, octet % 10];
-                    let skip = if octet >= 100 {
-                        0
-                    } else if octet >= 10 {
-                        1
-                    } else {
-                        2
-                    };
-                    for digit in &digits[skip..] {
-                        text[len] = b'0' + digit;
-                        len += 1;
-                    }
-                }
+                let (text, len) = ipv4_text(ip);
                 // ASCII digits and dots.
                 f.pad(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
             }
@@ -58,6 +39,45 @@ impl fmt::Display for Client {
             None => Ok(()),
         }
     }
+}
+
+impl Client {
+    /// As [`fmt::Display`] writes it, without a formatter for IPv4.
+    pub fn write_to(&self, w: &mut impl fmt::Write) -> fmt::Result {
+        match self.0 {
+            Some(IpAddr::V4(ip)) => {
+                let (text, len) = ipv4_text(ip);
+                w.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+            }
+            Some(ip) => write!(w, "{ip}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Dotted decimal, in a buffer: the text and its length.
+fn ipv4_text(ip: std::net::Ipv4Addr) -> ([u8; 15], usize) {
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let skip = if octet >= 100 {
+            0
+        } else if octet >= 10 {
+            1
+        } else {
+            2
+        };
+        for digit in &digits[skip..] {
+            text[len] = b'0' + digit;
+            len += 1;
+        }
+    }
+    (text, len)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::fmt::{self, Write};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -17,6 +18,8 @@ use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use super::request::RequestFields;
 
 /// The timestamp of every line, text and JSON: RFC 3339 in UTC to the
 /// microsecond, as `tracing_subscriber::fmt::time::SystemTime` writes it.
@@ -117,6 +120,61 @@ impl PlainVisitor<'_> {
     }
 }
 
+impl PlainVisitor<'_> {
+    /// ` name=` (no space before the first field), or `None` for a field
+    /// left out.
+    fn start(&mut self, field: &Field) -> Option<()> {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return None;
+        }
+        let padding = if self.is_empty { "" } else { " " };
+        self.is_empty = false;
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        let writer = &mut self.writer;
+        self.result = writer
+            .write_str(padding)
+            .and_then(|()| writer.write_str(name))
+            .and_then(|()| writer.write_char('='));
+        self.result.is_ok().then_some(())
+    }
+
+    /// A number as `{:?}` writes it.
+    fn record_number(&mut self, field: &Field, negative: bool, magnitude: u64) {
+        if self.start(field).is_some() {
+            self.result = write_decimal(&mut self.writer, negative, magnitude);
+        }
+    }
+}
+
+/// Whether `{:?}` writes `text` as itself between quotes: printable ASCII
+/// but `"` and `\`.
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// A number in decimal, as `{}` writes it, without the formatting machinery.
+pub(super) fn write_decimal(w: &mut impl Write, negative: bool, magnitude: u64) -> fmt::Result {
+    let mut text = [0u8; 21];
+    let mut start = text.len();
+    let mut rest = magnitude;
+    loop {
+        start -= 1;
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if negative {
+        start -= 1;
+        text[start] = b'-';
+    }
+    // ASCII digits and a sign.
+    w.write_str(std::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
+}
+
 impl Visit for PlainVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.result.is_err() {
@@ -124,9 +182,31 @@ impl Visit for PlainVisitor<'_> {
         }
         if field.name() == "message" {
             self.delegate(|v| v.record_str(field, value));
+        } else if is_plain(value) {
+            if self.start(field).is_some() {
+                let writer = &mut self.writer;
+                self.result = writer
+                    .write_char('"')
+                    .and_then(|()| writer.write_str(value))
+                    .and_then(|()| writer.write_char('"'));
+            }
         } else {
             self.record_debug(field, &value);
         }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "message" {
+            return self.record_debug(field, &value);
+        }
+        self.record_number(field, false, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if field.name() == "message" {
+            return self.record_debug(field, &value);
+        }
+        self.record_number(field, value < 0, value.unsigned_abs());
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -193,7 +273,11 @@ where
                 writer.write_str(span.metadata().name())?;
                 seen = true;
                 let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                if let Some(fields) = extensions.get::<Arc<RequestFields>>() {
+                    writer.write_char('{')?;
+                    fields.write(&mut writer)?;
+                    writer.write_char('}')?;
+                } else if let Some(fields) = extensions.get::<FormattedFields<N>>()
                     && !fields.is_empty()
                 {
                     writer.write_char('{')?;
@@ -296,6 +380,10 @@ mod tests {
                     latency_ms = "0.123",
                     ok = true,
                     ratio = 0.5,
+                    below = -7,
+                    big = u64::MAX,
+                    lowest = i64::MIN,
+                    unicode = "café",
                     "request"
                 );
             });
@@ -345,6 +433,72 @@ mod tests {
         let (ours, library) = (strip(ours.text()), strip(library.text()));
         assert_eq!(ours.len(), 6, "{ours:#?}");
         assert_eq!(ours, library);
+    }
+
+    /// The same requests logged with their fields recorded the library's
+    /// way and held as [`RequestFields`].
+    #[test]
+    fn request_fields_held_as_values_read_as_recorded_fields() {
+        use actix_web::http::Method;
+
+        use crate::auth::Client;
+        use crate::telemetry::{Route, next_request_id};
+
+        let ids = [next_request_id(), next_request_id()];
+        let client = Client(Some([127, 0, 0, 1].into()));
+        let routes = [("/me", None), ("/static/{token}", Some("/static/{name}"))];
+        let subscriber = |out: &Captured| {
+            tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .fmt_fields(PlainFields)
+                    .event_format(PlainText)
+                    .with_writer(out.clone()),
+            )
+        };
+        let recorded = Captured::default();
+        tracing::subscriber::with_default(subscriber(&recorded), || {
+            for (id, (path, pattern)) in ids.iter().zip(routes) {
+                let span = tracing::info_span!(
+                    "request",
+                    id = %id,
+                    method = %Method::GET,
+                    path = %path,
+                    route = tracing::field::Empty,
+                    client = %client,
+                    user = tracing::field::Empty,
+                );
+                span.in_scope(|| tracing::warn!("inside"));
+                span.record("user", 42);
+                span.record("route", tracing::field::display(pattern.unwrap_or(path)));
+                span.in_scope(|| tracing::info!(status = 200u16, "request"));
+            }
+        });
+        let held = Captured::default();
+        tracing::subscriber::with_default(subscriber(&held), || {
+            for (id, (path, pattern)) in ids.iter().zip(routes) {
+                let span = tracing::info_span!("request");
+                let fields = RequestFields::new(*id, &Method::GET, path, client);
+                fields.attach(&span);
+                span.in_scope(|| tracing::warn!("inside"));
+                fields.set_user(42);
+                fields.set_user(43);
+                fields.set_route(pattern.map_or(Route::Path, Route::Pattern));
+                span.in_scope(|| tracing::info!(status = 200u16, "request"));
+            }
+        });
+        let strip = |text: String| -> Vec<String> {
+            text.lines()
+                .map(|line| line.split_once(' ').expect("a timestamp").1.to_owned())
+                .collect()
+        };
+        let (recorded, held) = (strip(recorded.text()), strip(held.text()));
+        assert_eq!(recorded.len(), 4, "{recorded:#?}");
+        assert!(
+            recorded[3].contains("user=42 route=/static/{name}}: request status=200"),
+            "{recorded:#?}"
+        );
+        assert_eq!(held, recorded);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use ipnet::IpNet;
 use crate::auth::{Accounts, Authenticated, Client, Device, Presence};
 use crate::web::cookies::{AUTH_COOKIE, REFRESH_COOKIE};
 use crate::web::error::{ApiError, AppError};
+use crate::web::middleware::record_user;
 
 type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
 
@@ -76,7 +77,7 @@ async fn authenticate(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the accounts service is missing")))?;
     let found = accounts.authenticate(token).await?;
     if let Some(auth) = &found {
-        tracing::Span::current().record("user", auth.user.id);
+        record_user(req, auth.user.id);
     }
     Ok(found)
 }
@@ -134,7 +135,7 @@ impl FromRequest for MaybeUser {
             let Some((user, token)) = accounts.renew(&refresh).await? else {
                 return Ok(Self(None));
             };
-            tracing::Span::current().record("user", user.user.id);
+            record_user(&req, user.user.id);
             req.extensions_mut().insert(RenewedToken(token));
             Ok(Self(Some(user)))
         })

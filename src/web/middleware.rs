@@ -1,11 +1,13 @@
 //! Middleware of the whole app: the request span, the body's limit and
 //! deadline, the security headers and a face for the framework's own errors.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -14,11 +16,11 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_core::Stream;
 use tracing::Instrument;
 
-use crate::telemetry::{millis_3, next_request_id};
+use crate::telemetry::{RequestFields, Route, held_as_values, millis_3, next_request_id};
 use crate::web::caller::{RenewedToken, TrustedProxies};
 use crate::web::cookies::{AUTH_COOKIE, AuthCookies};
 use crate::web::error::{ApiError, AppError, Detail, error_page, heading};
@@ -35,6 +37,10 @@ fn is_api(path: &str) -> bool {
 /// and (once authenticated) user id; every line logged while serving it,
 /// on any thread, carries them. Ends with one line: status and latency,
 /// and, when metrics are on, the request's count and duration.
+///
+/// For the plain text log the span holds its fields as values
+/// ([`RequestFields`], written straight into each line); for JSON and
+/// colours they are the span's own fields.
 pub async fn request_span(
     proxies: web::Data<TrustedProxies>,
     req: ServiceRequest,
@@ -43,15 +49,25 @@ pub async fn request_span(
     let started = Instant::now();
     let request_id = next_request_id();
     let client = proxies.resolve(req.request());
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method = %req.method(),
-        path = %loggable_path(req.path()),
-        route = tracing::field::Empty,
-        client = %client,
-        user = tracing::field::Empty,
-    );
+    let (span, fields) = if held_as_values() {
+        let span = tracing::info_span!("request");
+        let fields =
+            RequestFields::new(request_id, req.method(), &loggable_path(req.path()), client);
+        fields.attach(&span);
+        req.extensions_mut().insert(Arc::clone(&fields));
+        (span, Some(fields))
+    } else {
+        let span = tracing::info_span!(
+            "request",
+            id = %request_id,
+            method = %req.method(),
+            path = %loggable_path(req.path()),
+            route = tracing::field::Empty,
+            client = %client,
+            user = tracing::field::Empty,
+        );
+        (span, None)
+    };
     req.extensions_mut().insert(client);
     let mut res = next.call(req).instrument(span.clone()).await?;
     // Known once routed: a route with parameters names its pattern, any
@@ -59,10 +75,14 @@ pub async fn request_span(
     // client's). Matching the pattern again here would cost a tenth of a
     // request.
     let routed = res.request();
-    let route = routed
-        .app_data::<RoutePattern>()
-        .map_or_else(|| routed.path(), |pattern| pattern.0);
-    span.record("route", tracing::field::display(route));
+    let pattern = routed.app_data::<RoutePattern>().map(|pattern| pattern.0);
+    match &fields {
+        Some(fields) => fields.set_route(pattern.map_or(Route::Path, Route::Pattern)),
+        None => {
+            let route = pattern.map_or_else(|| loggable_path(routed.path()), Cow::Borrowed);
+            span.record("route", tracing::field::display(route));
+        }
+    }
     let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
@@ -82,6 +102,16 @@ pub async fn request_span(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+/// Adds the authenticated user to the request's log lines.
+pub fn record_user(req: &HttpRequest, id: i32) {
+    match req.extensions().get::<Arc<RequestFields>>() {
+        Some(fields) => fields.set_user(id),
+        None => {
+            tracing::Span::current().record("user", id);
+        }
+    }
 }
 
 /// Paths that carry an email link's token.
