@@ -63,6 +63,9 @@ impl Application {
         }
         let (accounts, secret) = Accounts::open(&settings, settings.db_pool_size).await?;
         accounts.learn_typical_cost().await?;
+        accounts
+            .hear_revocations()
+            .context("starting the revocation channel's thread")?;
         let accounts = web::Data::new(accounts);
         let cookies = web::Data::new(AuthCookies {
             secure: settings.cookie_secure,
@@ -87,7 +90,6 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let connections_per_worker = connection_budget(settings.db_pool_size, workers);
         let purging = accounts.clone();
-        let accounts_listening = accounts.clone();
         let sending = accounts.clone();
         let measured = accounts.clone();
         let server = HttpServer::new(move || {
@@ -202,9 +204,6 @@ impl Application {
         .listen(listener)?
         .run();
 
-        accounts_listening
-            .hear_revocations()
-            .context("starting the revocation channel's thread")?;
         actix_web::rt::spawn(purge_periodically(purging));
         tracing::info!(mail = %mailer.describe(), links = %link_base, "sending mail");
         actix_web::rt::spawn(async move { sending.send_mail(mailer, link_base).await });

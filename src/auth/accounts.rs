@@ -130,6 +130,7 @@ fn secs(duration: Duration) -> i64 {
 
 impl Accounts {
     pub fn new(db: Database, secret: &Secret, settings: &Settings) -> Self {
+        let sessions = SessionLimits::new(settings);
         Self {
             db,
             tokens: TokenKeys::new(secret.expose(), settings.token_ttl),
@@ -140,11 +141,11 @@ impl Accounts {
             ),
             cache: Arc::new(AuthCache::new(
                 settings.auth_cache_ttl,
-                SessionLimits::new(settings).pushed_cache_ttl(),
+                sessions.pushed_cache_ttl(),
             )),
             throttle: Throttle::new(settings.rate_limits),
             revocations: settings.revocations.clone(),
-            sessions: SessionLimits::new(settings),
+            sessions,
             links: LinkRules {
                 verify_ttl: secs(settings.mail.verify_ttl),
                 reset_ttl: secs(settings.mail.reset_ttl),
@@ -1017,8 +1018,6 @@ impl Accounts {
             .await
     }
 
-    /// What waits and what is busy right now. The connections are read
-    /// before the outbox is counted, which takes one.
     /// Starts hearing revocations made elsewhere, when there is a channel.
     pub fn hear_revocations(&self) -> std::io::Result<()> {
         match &self.revocations {
@@ -1029,6 +1028,8 @@ impl Accounts {
         }
     }
 
+    /// What waits and what is busy right now. The connections are read
+    /// before the outbox is counted, which takes one.
     pub async fn workload(&self) -> Workload {
         let hashes_waiting = self.hash_pool.waiting();
         let connections_in_use = self.db.connections_in_use();

@@ -118,4 +118,17 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::1"), "::/64");
     }
+
+    #[test]
+    fn client_addresses_read_as_displayed() {
+        for address in ["127.0.0.1", "10.0.100.255", "0.0.0.0", "2001:db8::7"] {
+            let client = Client(Some(address.parse().expect("address")));
+            let mut text = String::new();
+            client.write_to(&mut text).expect("writes");
+            assert_eq!(text, client.to_string());
+        }
+        let mut text = String::new();
+        Client(None).write_to(&mut text).expect("writes");
+        assert_eq!(text, "");
+    }
 }

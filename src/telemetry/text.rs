@@ -118,9 +118,7 @@ impl PlainVisitor<'_> {
         self.result = visitor.finish();
         self.is_empty = false;
     }
-}
 
-impl PlainVisitor<'_> {
     /// ` name=` (no space before the first field), or `None` for a field
     /// left out.
     fn start(&mut self, field: &Field) -> Option<()> {
@@ -139,8 +137,12 @@ impl PlainVisitor<'_> {
         self.result.is_ok().then_some(())
     }
 
-    /// A number as `{:?}` writes it.
+    /// A number as `{:?}` writes it; a message goes to the library.
     fn record_number(&mut self, field: &Field, negative: bool, magnitude: u64) {
+        if field.name() == "message" {
+            let sign = if negative { "-" } else { "" };
+            return self.record_debug(field, &format_args!("{sign}{magnitude}"));
+        }
         if self.start(field).is_some() {
             self.result = write_decimal(&mut self.writer, negative, magnitude);
         }
@@ -196,16 +198,10 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "message" {
-            return self.record_debug(field, &value);
-        }
         self.record_number(field, false, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if field.name() == "message" {
-            return self.record_debug(field, &value);
-        }
         self.record_number(field, value < 0, value.unsigned_abs());
     }
 
@@ -220,23 +216,11 @@ impl Visit for PlainVisitor<'_> {
         if self.result.is_err() {
             return;
         }
-        let name = field.name();
-        if name.starts_with("log.") {
-            return;
-        }
-        if name == "message" {
+        if field.name() == "message" {
             self.delegate(|v| v.record_debug(field, value));
-            return;
+        } else if self.start(field).is_some() {
+            self.result = write!(self.writer, "{value:?}");
         }
-        let padding = if self.is_empty { "" } else { " " };
-        self.is_empty = false;
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        let writer = &mut self.writer;
-        self.result = writer
-            .write_str(padding)
-            .and_then(|()| writer.write_str(name))
-            .and_then(|()| writer.write_char('='))
-            .and_then(|()| write!(writer, "{value:?}"));
     }
 }
 
@@ -398,18 +382,34 @@ mod tests {
         });
     }
 
+    /// A subscriber writing the plain text lines into `out`.
+    fn plain(out: &Captured) -> impl Subscriber + Send + Sync {
+        tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .fmt_fields(PlainFields)
+                .event_format(PlainText)
+                .with_writer(out.clone()),
+        )
+    }
+
+    /// The lines without their timestamps, which differ between runs.
+    fn without_times(out: &Captured) -> Vec<String> {
+        out.text()
+            .lines()
+            .map(|line| {
+                let (time, rest) = line.split_once(' ').expect("a timestamp");
+                assert_eq!(time.len(), 27, "{line}");
+                assert!(time.ends_with('Z'), "{line}");
+                rest.to_owned()
+            })
+            .collect()
+    }
+
     #[test]
     fn lines_are_the_library_s_without_colours_byte_for_byte() {
         let ours = Captured::default();
-        log_lines(
-            tracing_subscriber::registry().with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .fmt_fields(PlainFields)
-                    .event_format(PlainText)
-                    .with_writer(ours.clone()),
-            ),
-        );
+        log_lines(plain(&ours));
         let library = Captured::default();
         log_lines(
             tracing_subscriber::registry().with(
@@ -419,18 +419,7 @@ mod tests {
                     .with_writer(library.clone()),
             ),
         );
-        // Timestamps differ by the time between the two runs.
-        let strip = |text: String| -> Vec<String> {
-            text.lines()
-                .map(|line| {
-                    let (time, rest) = line.split_once(' ').expect("a timestamp");
-                    assert_eq!(time.len(), 27, "{line}");
-                    assert!(time.ends_with('Z'), "{line}");
-                    rest.to_owned()
-                })
-                .collect()
-        };
-        let (ours, library) = (strip(ours.text()), strip(library.text()));
+        let (ours, library) = (without_times(&ours), without_times(&library));
         assert_eq!(ours.len(), 6, "{ours:#?}");
         assert_eq!(ours, library);
     }
@@ -447,17 +436,8 @@ mod tests {
         let ids = [next_request_id(), next_request_id()];
         let client = Client(Some([127, 0, 0, 1].into()));
         let routes = [("/me", None), ("/static/{token}", Some("/static/{name}"))];
-        let subscriber = |out: &Captured| {
-            tracing_subscriber::registry().with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .fmt_fields(PlainFields)
-                    .event_format(PlainText)
-                    .with_writer(out.clone()),
-            )
-        };
         let recorded = Captured::default();
-        tracing::subscriber::with_default(subscriber(&recorded), || {
+        tracing::subscriber::with_default(plain(&recorded), || {
             for (id, (path, pattern)) in ids.iter().zip(routes) {
                 let span = tracing::info_span!(
                     "request",
@@ -475,7 +455,7 @@ mod tests {
             }
         });
         let held = Captured::default();
-        tracing::subscriber::with_default(subscriber(&held), || {
+        tracing::subscriber::with_default(plain(&held), || {
             for (id, (path, pattern)) in ids.iter().zip(routes) {
                 let span = tracing::info_span!("request");
                 let fields = RequestFields::new(*id, &Method::GET, path, client);
@@ -487,18 +467,32 @@ mod tests {
                 span.in_scope(|| tracing::info!(status = 200u16, "request"));
             }
         });
-        let strip = |text: String| -> Vec<String> {
-            text.lines()
-                .map(|line| line.split_once(' ').expect("a timestamp").1.to_owned())
-                .collect()
-        };
-        let (recorded, held) = (strip(recorded.text()), strip(held.text()));
+        let (recorded, held) = (without_times(&recorded), without_times(&held));
         assert_eq!(recorded.len(), 4, "{recorded:#?}");
         assert!(
             recorded[3].contains("user=42 route=/static/{name}}: request status=200"),
             "{recorded:#?}"
         );
         assert_eq!(held, recorded);
+    }
+
+    #[test]
+    fn decimals_read_as_formatted() {
+        for n in [
+            0,
+            7,
+            42,
+            1_000_000,
+            -1,
+            -905,
+            i64::from(i32::MAX),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut text = String::new();
+            write_decimal(&mut text, n < 0, n.unsigned_abs()).expect("writes");
+            assert_eq!(text, n.to_string());
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ mod html;
 mod mail;
 #[path = "helpers/proxy.rs"]
 mod proxy;
+#[path = "helpers/skip.rs"]
+mod skip;
 #[path = "helpers/sql.rs"]
 mod sql;
 #[path = "helpers/terminal.rs"]
@@ -60,6 +62,8 @@ pub use html::*;
 pub use mail::*;
 #[allow(unused_imports)]
 pub use proxy::*;
+#[allow(unused_imports)]
+pub use skip::*;
 #[allow(unused_imports)]
 pub use sql::*;
 #[allow(unused_imports)]

@@ -9,7 +9,6 @@
 //! one line, except under `CI=true`, where they fail.
 
 use std::fs;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +23,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     AUTH_COOKIE, Backend, Browser, SetCookie, TestApp, TestUser, assert_redirects_to, certificates,
-    free_port, json_body, location, set_cookie,
+    free_port, json_body, location, needed, set_cookie,
 };
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -158,22 +157,13 @@ async fn a_forged_forwarded_address_is_dropped_for_a_client_inside_a_trusted_ran
 /// Whether nginx is installed: without it the tests skip (one line for the
 /// run), except under `CI=true`.
 fn nginx_available() -> bool {
-    if Path::new(NGINX).is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the nginx tests must run in CI: apt-get install nginx"
-    );
     static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        // Straight to the process's stderr: the test harness captures eprintln!.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping the nginx tests: apt-get install nginx to run them"
-        );
-    });
-    false
+    needed(
+        Path::new(NGINX).is_file(),
+        &NOTICE,
+        "the nginx tests",
+        "apt-get install nginx",
+    )
 }
 
 /// Logs `user` in through the API with an `X-Forwarded-For` of the

@@ -4,7 +4,6 @@
 //! which a client generator makes a client that works.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use reqwest::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Browser, TestApp, TestUser};
+use crate::helpers::{Backend, Browser, TestApp, TestUser, needed, runs};
 
 backend_tests!(
     the_document_is_openapi_3_1_and_lists_every_api_route,
@@ -332,26 +331,14 @@ async fn real_answers_match_their_documented_schemas(backend: Backend) {
 /// `program` (installed from PyPI as `pin`), or `None` (one line for the
 /// run) when it is missing outside CI.
 fn python_tool(program: &'static str, pin: &str) -> Option<&'static str> {
-    let present = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if present {
-        return Some(program);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{program} must run in CI: pip install {pin}");
-    }
     static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping the OpenAPI tools: pip install {SCHEMATHESIS} {CLIENT_GENERATOR} to run them"
-        );
-    });
-    None
+    needed(
+        runs(program, &["--version"]),
+        &NOTICE,
+        "the OpenAPI tools' tests",
+        &format!("pip install {pin}"),
+    )
+    .then_some(program)
 }
 
 async fn schemathesis_finds_the_server_true_to_the_document(backend: Backend) {

@@ -27,8 +27,6 @@ Run from the project root after `cargo build --release`:
 It prints figures and asserts nothing; run it on a quiet machine.
 """
 import argparse
-import http.client
-import json
 import os
 import random
 import secrets
@@ -39,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import PASSWORD, free_port, percentile, pg_urls, psql
+from benchlib import PASSWORD, Client, free_port, percentile, pg_urls, psql
 
 ACCOUNTS = 20
 WARMUP = 100
@@ -54,41 +52,6 @@ def summary(name, times_ns):
     line = (f"{name:<28} count={len(ms):<6} p50={p50:.3f} p90={p90:.3f} "
             f"p99={p99:.3f} mean={mean:.3f} (ms)")
     return line, (p50, p99)
-
-
-class Client:
-    """One keep-alive connection; reconnects if the server closes it."""
-
-    def __init__(self, port):
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def post(self, path, body):
-        payload = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        for attempt in (1, 2):
-            try:
-                started = time.perf_counter_ns()
-                self.conn.request("POST", path, payload, headers)
-                answer = self.conn.getresponse()
-                data = answer.read()
-                took = time.perf_counter_ns() - started
-                return answer.status, data, took
-            except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                if attempt == 2:
-                    raise
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-
-    def healthy(self):
-        try:
-            self.conn.request("GET", "/healthz")
-            answer = self.conn.getresponse()
-            answer.read()
-            return answer.status == 200
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            return False
 
 
 def count_mail(directory):
@@ -149,7 +112,7 @@ def main():
     server = subprocess.Popen([binary, "serve"], cwd=workdir, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
-        client = Client(port)
+        client = Client(port, timeout=30)
         deadline = time.monotonic() + 30
         while not client.healthy():
             if server.poll() is not None or time.monotonic() > deadline:
@@ -161,7 +124,7 @@ def main():
         for _ in range(ACCOUNTS):
             local = f"holder-{secrets.token_hex(8)}"
             email = f"{local}@example.com"
-            status, data, _ = client.post("/api/register", {
+            status, data, _ = client.timed("POST", "/api/register", {
                 "username": local, "email": email, "password": PASSWORD})
             if status != 201:
                 sys.exit(f"registering {email} gave {status}: {data[:200]!r}")
@@ -178,7 +141,7 @@ def main():
             results = []
             for kind in order:
                 email = random.choice(known) if kind == "known" else unknown()
-                status, _, took = client.post("/api/password/forgot", {"email": email})
+                status, _, took = client.timed("POST", "/api/password/forgot", {"email": email})
                 results.append((kind, status, took))
             return results
 

@@ -40,7 +40,6 @@ It prints figures and asserts nothing; run it on a quiet machine.
 """
 import argparse
 import base64
-import http.client
 import json
 import os
 import random
@@ -53,6 +52,7 @@ import sys
 import tempfile
 import time
 
+import benchlib
 from benchlib import PASSWORD, free_port, percentile, pg_urls, psql
 
 POLL_CAP_NS = 3_000_000_000
@@ -68,38 +68,8 @@ def claim(token, name):
     return json.loads(base64.urlsafe_b64decode(payload))[name]
 
 
-class Client:
-    """One keep-alive connection to an instance; reconnects if it closes."""
-
-    def __init__(self, port):
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-
-    def request(self, method, path, body=None, token=None):
-        headers = {}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, path, payload, headers)
-                answer = self.conn.getresponse()
-                data = answer.read()
-                return answer.status, data
-            except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                if attempt == 2:
-                    raise
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-
-    def healthy(self):
-        try:
-            return self.request("GET", "/healthz")[0] == 200
-        except OSError:
-            return False
+class Client(benchlib.Client):
+    """An instance's client, which can log in."""
 
     def login(self, email):
         status, data = self.request("POST", "/api/login", {"email": email, "password": PASSWORD})

@@ -2,7 +2,7 @@
 //! Debian's `python3-aiosmtpd`) or gatehouse's own `.eml` files, read back
 //! message by message.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::app::{AppBuilder, Backend, TestApp};
+use super::skip::{needed, runs};
 
 /// The Python with Debian's aiosmtpd (not a pyenv one that lacks it).
 const PYTHON: &str = "/usr/bin/python3";
@@ -21,25 +22,13 @@ const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Whether the SMTP server can run here. Without it the SMTP tests skip
 /// (one line for the run), except in CI where they must run.
 pub fn smtp_available() -> bool {
-    let present = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("SMTP tests must run in CI: apt-get install python3-aiosmtpd");
-        }
-        static NOTICE: Once = Once::new();
-        NOTICE.call_once(|| {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping SMTP tests (file mailbox used instead): apt-get install python3-aiosmtpd to run them"
-            );
-        });
-    }
-    present
+    static NOTICE: Once = Once::new();
+    needed(
+        runs(PYTHON, &["-c", "import aiosmtpd"]),
+        &NOTICE,
+        "the SMTP tests (the others read the .eml files)",
+        "apt-get install python3-aiosmtpd",
+    )
 }
 
 /// How a test SMTP server speaks TLS.

@@ -2,13 +2,13 @@
 //! own (a pseudo-terminal made by `tests/support/terminal.py`), so that a
 //! password prompt really prompts and its echo switch is observed.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Once;
 
 use serde::Deserialize;
 
 use super::app::TestDatabase;
+use super::skip::{needed, runs};
 
 const PYTHON: &str = "/usr/bin/python3";
 const TERMINAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
@@ -34,23 +34,13 @@ pub fn run_gatehouse_on_terminal(
     args: &[&str],
     lines: &[&str],
 ) -> Option<OnTerminal> {
-    let present = Command::new(PYTHON)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the terminal tests must run in CI: apt-get install python3");
-        }
-        static NOTICE: Once = Once::new();
-        NOTICE.call_once(|| {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping the password prompt tests: apt-get install python3 to run them"
-            );
-        });
+    static NOTICE: Once = Once::new();
+    if !needed(
+        runs(PYTHON, &["--version"]),
+        &NOTICE,
+        "the password prompt tests",
+        "apt-get install python3",
+    ) {
         return None;
     }
     let gatehouse = database.command(args, &[]);
